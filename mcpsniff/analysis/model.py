@@ -1,0 +1,181 @@
+"""What analysis produces: per-namespace lifecycles and verdicts (pure data, no I/O).
+
+Reports (terminal, JSON, HTML, JUnit, ...) read only these classes; their JSON
+form (``to_dict``) is described by ``schemas/analysis.schema.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..records import Headers
+
+ANALYSIS_VERSION = 1
+
+REBOUND = "rebound"
+STALLED = "stalled"
+NOT_AFFECTED = "not-affected"
+UNKNOWN = "unknown"
+VERDICTS = (REBOUND, STALLED, NOT_AFFECTED, UNKNOWN)
+
+
+@dataclass
+class SseTick:
+    """One SSE event on a stream (``rpc`` is the JSON-RPC method or "response"/"error")."""
+
+    t: float
+    rpc: str
+    data: str
+    id: str | None = None
+    event: str = ""
+    retry: int | None = None
+
+
+@dataclass
+class Exchange:
+    """One HTTP request/response of one namespace, with its MCP meaning."""
+
+    xid: str
+    conn: str
+    namespace: str
+    t: float  # request time
+    method: str  # HTTP method
+    target: str
+    frame: int | None = None
+    session_id: str | None = None  # Mcp-Session-Id the request carried
+    rpc_methods: list[str] = field(default_factory=list)  # JSON-RPC methods in the request body
+    rpc_ids: list[Any] = field(default_factory=list)
+    status: int | None = None  # None: no response
+    t_response: float | None = None
+    t_end: float | None = None
+    outcome: str = ""  # records.End outcome, or "" while unknown
+    new_session_id: str | None = None  # Mcp-Session-Id the response assigned
+    error: str = ""  # classification of a failed exchange, e.g. "session-not-found"
+    error_detail: str = ""  # JSON-RPC error message / body excerpt
+    tool_count: int | None = None  # for tools/list results
+    stream: bool = False  # response was text/event-stream
+    events: list[SseTick] = field(default_factory=list)
+    request_headers: Headers = ()
+    response_headers: Headers = ()
+    request_body: str = ""
+    response_body: str = ""
+    generation: int = 0  # index into NamespaceLifecycle.generations (0: before any known session)
+
+    @property
+    def label(self) -> str:
+        """Short human name: "POST initialize", "GET stream", ..."""
+        if self.method == "GET":
+            return "GET stream"
+        if self.rpc_methods:
+            return f"{self.method} {','.join(self.rpc_methods)}"
+        return self.method
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300 and not self.error
+
+
+@dataclass
+class Generation:
+    """One MCP session of a namespace: from its initialize to its last use."""
+
+    index: int  # 1-based
+    session_id: str | None
+    t_start: float
+    initialize_xid: str | None = None
+    initialized_xid: str | None = None  # notifications/initialized POST
+    initialized_status: int | None = None
+    tools_list_xid: str | None = None
+    tool_count: int | None = None
+    streams: list[tuple[float, float | None, str]] = field(default_factory=list)  # (open, close, xid)
+    first_ok_call_t: float | None = None  # first successful normal request
+    t_last: float | None = None
+
+
+@dataclass
+class RestartWindow:
+    """Server downtime derived from TCP evidence."""
+
+    t_last_good: float | None  # last good response before the trouble
+    t_down: float  # first sign of trouble (server closed/reset streams, first refusal)
+    t_back: float | None  # first accepted connection afterwards (None: not seen)
+    refused: int = 0
+    resets: int = 0
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StallPoint:
+    """The request after which the expected next step never came."""
+
+    t: float
+    xid: str | None
+    conn: str
+    frame: int | None
+    method: str  # HTTP method ("" for a bare refused connection)
+    target: str
+    rpc_method: str
+    result: str  # "404", "refused", "reset", "no response", ...
+
+    def describe(self, t0: float) -> str:
+        where = f"#{self.frame} " if self.frame is not None else ""
+        what = f"{self.method} {self.target}".strip() or "connection"
+        rpc = f" ({self.rpc_method})" if self.rpc_method else ""
+        return f"{where}{what}{rpc} -> {self.result} at +{self.t - t0:.2f}s"
+
+
+@dataclass
+class Diagnosis:
+    """The verdict for one namespace and why."""
+
+    verdict: str
+    signature: str = ""  # stall signature name from mcp-wire.md, or a finding name
+    stall_point: StallPoint | None = None
+    explanation: str = ""  # one paragraph
+    advice: str = ""  # one line
+    evidence: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # non-fatal findings (e.g. reconnect-storm)
+    missing: str = ""  # for "unknown": what evidence is missing
+    t_first_try_after_back: float | None = None
+    t_rebound: float | None = None  # first successful call in the new session
+    attempt_gaps: list[float] = field(default_factory=list)  # seconds between retry attempts
+    schedule_match: str = ""  # which known client schedule the gaps fit
+
+
+@dataclass
+class NamespaceLifecycle:
+    name: str
+    exchanges: list[Exchange] = field(default_factory=list)
+    generations: list[Generation] = field(default_factory=list)
+    diagnosis: Diagnosis = field(default_factory=lambda: Diagnosis(verdict=UNKNOWN))
+
+
+@dataclass
+class Analysis:
+    """Everything mcpsniff learnt from one or more capture files."""
+
+    sources: list[str]
+    t0: float  # first timestamp in the capture; reports show times relative to it
+    t_last: float
+    namespaces: list[NamespaceLifecycle]
+    restarts: list[RestartWindow] = field(default_factory=list)
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)  # conn -> {client, server, events}
+    unattributed: list[dict[str, Any]] = field(default_factory=list)  # refused/reset conns with no request
+    warnings: list[str] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)  # packets, connections, exchanges, ...
+
+    @property
+    def stalled(self) -> list[NamespaceLifecycle]:
+        return [ns for ns in self.namespaces if ns.diagnosis.verdict == STALLED]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["version"] = ANALYSIS_VERSION
+        for ns in data["namespaces"]:
+            for ex in ns["exchanges"]:
+                ex["request_headers"] = [list(h) for h in ex["request_headers"]]
+                ex["response_headers"] = [list(h) for h in ex["response_headers"]]
+            for gen in ns["generations"]:
+                gen["streams"] = [list(s) for s in gen["streams"]]
+        return data
