@@ -8,7 +8,8 @@ the commands so that ``mcpsniff --help`` and ``mcpsniff analyze`` start fast.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +37,30 @@ def friendly_errors(func: F) -> F:
             sys.exit(EXIT_OK)
 
     return wrapper  # type: ignore[return-value]
+
+
+LARGE_FILE = 20 * 1024 * 1024
+
+
+@contextmanager
+def progress_bar(files: list[Path], wanted: bool | None) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar on stderr for large inputs (or when asked); None otherwise."""
+    size = sum(f.stat().st_size for f in files if f.is_file())
+    if wanted is False or (wanted is None and (size < LARGE_FILE or not sys.stderr.isatty())):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    totals: dict[str, int] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=size)
+
+        def update(name: str, done: int, total: int) -> None:
+            totals[name] = done
+            bar.update(task, completed=sum(totals.values()), description=f"reading {name}")
+
+        yield update
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,7 +103,8 @@ def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespa
     from .report.text import render_text
     from .report.jsondoc import render_json
 
-    analysis = analyze_files(list(files), config_path=config_path, ports=ports, progress=progress)
+    with progress_bar(list(files), progress) as on_progress:
+        analysis = analyze_files(list(files), config_path=config_path, ports=ports, progress=on_progress, full=html_path is not None or fmt == "json")
     if namespaces:
         analysis.namespaces = [ns for ns in analysis.namespaces if ns.name in namespaces]
     if fmt == "json":
@@ -94,3 +120,41 @@ def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespa
 
 
 # --- further commands are added below this line (one function each) ---
+
+
+@main.command()
+@click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535), required=True, metavar="PORT", help="TCP port of the MCP server (repeatable).")
+@click.option("--iface", default="lo", show_default=True, help="Interface to capture on.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="pcapng file to write  [default: mcpsniff-<time>.pcapng]")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop after this long (default: Ctrl-C or SIGTERM).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config for the analysis.")
+@friendly_errors
+def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: float | None, config_path: Path | None) -> None:
+    """Capture MCP traffic live on loopback, then tell which namespace failed to rebind.
+
+    Writes a pcapng file as packets arrive (readable even if mcpsniff is killed),
+    shows a status line on stderr, stops on Ctrl-C, SIGTERM or --duration, then
+    prints the same analysis as `mcpsniff analyze`. Needs root or CAP_NET_RAW.
+
+    \b
+    Examples:
+      mcpsniff capture --port 5076
+      mcpsniff capture --port 5076 -o run.pcapng --duration 60
+      mcpsniff capture --port 5076 --port 5077 --iface lo
+
+    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input or capture error.
+    """
+    import time
+
+    from .api import analyze_files
+    from .capture.live import run_capture
+    from .config import load_config
+    from .report.text import render_text
+
+    config = load_config(config_path)  # a bad config fails now, not after the capture
+    output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
+    run_capture(ports, output, iface=iface, duration=duration)
+    click.echo(f"capture written to {output}", err=True)
+    analysis = analyze_files([output], config=config, ports=ports)
+    click.echo(render_text(analysis, color=sys.stdout.isatty()))
+    sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)

@@ -43,6 +43,8 @@ class Exchange:
     method: str  # HTTP method
     target: str
     frame: int | None = None
+    server: str = ""  # "ip:port" the request went to
+    count: int = 1  # >1: routine calls merged into this one (compact analysis of huge captures)
     session_id: str | None = None  # Mcp-Session-Id the request carried
     rpc_methods: list[str] = field(default_factory=list)  # JSON-RPC methods in the request body
     rpc_ids: list[Any] = field(default_factory=list)
@@ -102,6 +104,7 @@ class RestartWindow:
     t_back: float | None  # first accepted connection afterwards (None: not seen)
     refused: int = 0
     resets: int = 0
+    t_last_refused: float | None = None
     evidence: list[str] = field(default_factory=list)
 
 

@@ -1,0 +1,327 @@
+"""Speed and memory of `mcpsniff analyze` on a big pcap, side by side with tshark.
+
+Not a test: prints numbers.  It writes a realistic MCP capture with ``struct``
+(Ethernet/IPv4/TCP on loopback, like `tcpdump -i lo`): many namespaces on one port,
+keep-alive POSTs whose responses are chunked SSE, standalone GET SSE streams,
+server restarts with refused SYNs, 404 on the stale session and re-initialize.
+Then, in one run, it times
+
+  uv run mcpsniff analyze FILE --format json
+  tshark -r FILE -Y http -T fields -e frame.time_epoch -e http.request.method ...
+
+and prints packets/s of both, the ratio and each one's peak RSS.  ``--scale K``
+also analyzes a K times larger file to show that memory stays flat.
+
+  uv run python benchmarks/analyze_speed.py                 # 1,000,000 packets, --scale 4
+  uv run python benchmarks/analyze_speed.py --packets 100000 --scale 0
+  uv run python benchmarks/analyze_speed.py --layers-only   # packet decode + TCP only
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_PORT = 18300
+LO = b"\x7f\x00\x00\x01"
+SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
+TOOLS = json.dumps({"tools": [{"name": f"tool_{i}", "description": f"Tool number {i} of this namespace", "inputSchema": {"type": "object", "properties": {"arg": {"type": "string"}}}} for i in range(7)]})
+
+
+class PcapWriter:
+    """Writes Ethernet/IPv4/TCP frames between 127.0.0.1 ports, with TCP timestamp options."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = path.open("wb", buffering=1 << 20)
+        self.f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        self.count = 0
+        self._rec = struct.Struct("<IIII").pack
+        self._ip = struct.Struct("!14xBBHHHBBH4s4sHHIIBBHHH4sII").pack_into
+
+    def packet(self, t: float, sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes = b"") -> None:
+        frame = bytearray(66)
+        self._ip(frame, 0, 0x45, 0, 52 + len(payload), self.count & 0xFFFF, 0x4000, 64, 6, 0, LO, LO, sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x80, flags, 512, 0, 0, b"\x01\x01\x08\x0a", int(t * 1000) & 0xFFFFFFFF, 0)
+        frame[12:14] = b"\x08\x00"
+        sec = int(t)
+        self.f.write(self._rec(sec, int((t - sec) * 1e6), 66 + len(payload), 66 + len(payload)))
+        self.f.write(frame)
+        self.f.write(payload)
+        self.count += 1
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class Conn:
+    """One client connection to the server; every data segment is ACKed by the peer."""
+
+    def __init__(self, w: PcapWriter, port: int) -> None:
+        self.w, self.port = w, port
+        self.cseq, self.sseq = (port * 7919) & 0xFFFFFFF, (port * 104729) & 0xFFFFFFF
+
+    def open(self, t: float) -> float:
+        w, p = self.w, self.port
+        w.packet(t, p, SERVER_PORT, self.cseq, 0, SYN)
+        w.packet(t + 1e-5, SERVER_PORT, p, self.sseq, self.cseq + 1, SYN | ACK)
+        self.cseq += 1
+        self.sseq += 1
+        w.packet(t + 2e-5, p, SERVER_PORT, self.cseq, self.sseq, ACK)
+        return t + 3e-5
+
+    def refused(self, t: float) -> float:
+        self.w.packet(t, self.port, SERVER_PORT, self.cseq, 0, SYN)
+        self.w.packet(t + 1e-5, SERVER_PORT, self.port, 0, self.cseq + 1, RST | ACK)
+        return t + 2e-5
+
+    def send(self, t: float, from_client: bool, data: bytes) -> float:
+        w, p = self.w, self.port
+        if from_client:
+            w.packet(t, p, SERVER_PORT, self.cseq, self.sseq, PSH | ACK, data)
+            self.cseq += len(data)
+            w.packet(t + 2e-5, SERVER_PORT, p, self.sseq, self.cseq, ACK)
+        else:
+            w.packet(t, SERVER_PORT, p, self.sseq, self.cseq, PSH | ACK, data)
+            self.sseq += len(data)
+            w.packet(t + 2e-5, p, SERVER_PORT, self.cseq, self.sseq, ACK)
+        return t + 4e-5
+
+    def close(self, t: float, by_client: bool) -> float:
+        w, p = self.w, self.port
+        a, b = (p, SERVER_PORT) if by_client else (SERVER_PORT, p)
+        sa, sb = (self.cseq, self.sseq) if by_client else (self.sseq, self.cseq)
+        w.packet(t, a, b, sa, sb, FIN | ACK)
+        w.packet(t + 1e-5, b, a, sb, sa + 1, FIN | ACK)
+        w.packet(t + 2e-5, a, b, sa + 1, sb + 1, ACK)
+        return t + 3e-5
+
+
+def _post(ns: str, body: dict, session: str | None) -> tuple[bytes, bytes]:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    head = f"POST /{ns}/mcp HTTP/1.1\r\nhost: 127.0.0.1:{SERVER_PORT}\r\nconnection: keep-alive\r\n"
+    if session:
+        head += f"mcp-session-id: {session}\r\nmcp-protocol-version: 2025-11-25\r\n"
+    head += f"content-type: application/json\r\naccept: application/json, text/event-stream\r\nuser-agent: node\r\ncontent-length: {len(data)}\r\n\r\n"
+    return head.encode(), data
+
+
+def _sse_head(session: str) -> bytes:
+    return (
+        "HTTP/1.1 200 OK\r\ndate: Tue, 24 Nov 2026 01:47:57 GMT\r\nserver: uvicorn\r\ncache-control: no-cache, no-transform\r\n"
+        f"connection: keep-alive\r\ncontent-type: text/event-stream\r\nmcp-session-id: {session}\r\nx-accel-buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+
+def _chunk(event: dict) -> bytes:
+    data = b"event: message\r\ndata: " + json.dumps(event, separators=(",", ":")).encode() + b"\r\n\r\n"
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class Namespace:
+    """One MCP client/namespace: a keep-alive POST connection and a GET SSE stream."""
+
+    def __init__(self, w: PcapWriter, name: str, ports: Iterator[int]) -> None:
+        self.w, self.name, self.ports = w, name, ports
+        self.session = ""
+        self.rpc_id = 0
+        self.generation = 0
+        self.post: Conn | None = None
+        self.get: Conn | None = None
+        self.calls = 0
+
+    def _call(self, t: float, method: str, params: dict | None, result: dict, notify: int = 0, session: str | None = None) -> float:
+        if self.post is None:
+            self.post = Conn(self.w, next(self.ports))
+            t = self.post.open(t)
+        self.rpc_id += 1
+        body = {"method": method, "jsonrpc": "2.0", "id": self.rpc_id}
+        if params is not None:
+            body["params"] = params
+        head, data = _post(self.name, body, self.session if session is None else session)
+        c = self.post
+        t = c.send(t, True, head)
+        t = c.send(t + 1e-4, True, data)
+        t = c.send(t + 2e-3, False, _sse_head(self.session))
+        for i in range(notify):
+            t = c.send(t + 1e-3, False, _chunk({"method": "notifications/progress", "params": {"progressToken": self.rpc_id, "progress": i + 1, "total": notify}, "jsonrpc": "2.0"}))
+        t = c.send(t + 1e-3, False, _chunk({"jsonrpc": "2.0", "id": self.rpc_id, "result": result}))
+        return c.send(t + 1e-4, False, b"0\r\n\r\n")
+
+    def initialize(self, t: float) -> float:
+        self.generation += 1
+        self.session = hashlib.md5(f"{self.name}/{self.generation}".encode()).hexdigest()
+        t = self._call(t, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}, {"protocolVersion": "2025-11-25", "capabilities": {"tools": {"listChanged": False}}, "serverInfo": {"name": self.name, "version": "1.30.0"}}, session="")
+        head, data = _post(self.name, {"method": "notifications/initialized", "jsonrpc": "2.0"}, self.session)
+        assert self.post is not None
+        t = self.post.send(t + 1e-3, True, head + data)
+        t = self.post.send(t + 1e-3, False, b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+        self.get = Conn(self.w, next(self.ports))
+        t = self.get.open(t + 1e-3)
+        get = f"GET /{self.name}/mcp HTTP/1.1\r\nhost: 127.0.0.1:{SERVER_PORT}\r\naccept: text/event-stream\r\nmcp-session-id: {self.session}\r\n\r\n"
+        t = self.get.send(t, True, get.encode())
+        t = self.get.send(t + 1e-3, False, _sse_head(self.session))
+        return self._call(t + 1e-3, "tools/list", None, json.loads(TOOLS))
+
+    def tick(self, t: float) -> float:
+        """One tools/call (every fifth with progress events), sometimes a notification on the GET stream."""
+        self.calls += 1
+        if self.post is not None and self.calls % 150 == 0:  # the keep-alive connection is recycled
+            self.post.close(t, by_client=False)
+            self.post = None
+            t += 1e-3
+        text = json.dumps({"ns": self.name, "n": self.calls})
+        t = self._call(t, "tools/call", {"name": "tool_1", "arguments": {"arg": "x" * (self.calls % 40)}}, {"content": [{"type": "text", "text": text}], "isError": False}, notify=3 if self.calls % 5 == 0 else 0)
+        if self.get is not None and self.calls % 4 == 0:
+            t = self.get.send(t + 1e-3, False, _chunk({"method": "notifications/message", "params": {"level": "info", "data": f"tick {self.calls}"}, "jsonrpc": "2.0"}))
+        return t
+
+    def server_down(self, t: float) -> float:
+        for c in (self.get, self.post):
+            if c is not None:
+                t = c.close(t, by_client=False) + 1e-4
+        self.get = self.post = None
+        return t
+
+    def refused(self, t: float) -> None:
+        Conn(self.w, next(self.ports)).refused(t)
+
+    def reconnect(self, t: float) -> float:
+        """After the restart: 404 on the old session, then a new session."""
+        self.post = Conn(self.w, next(self.ports))
+        t = self.post.open(t)
+        self.rpc_id += 1
+        head, data = _post(self.name, {"method": "tools/call", "params": {"name": "tool_1", "arguments": {}}, "jsonrpc": "2.0", "id": self.rpc_id}, self.session)
+        t = self.post.send(t, True, head + data)
+        err = b'{"jsonrpc":"2.0","id":"server-error","error":{"code":-32600,"message":"Session not found"}}'
+        t = self.post.send(t + 1e-3, False, b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(err), err))
+        return self.initialize(t + 1e-3)
+
+
+def _ports() -> Iterator[int]:
+    while True:
+        yield from range(32768, 61000)
+
+
+def generate(path: Path, packets: int, namespaces: int = 40, restarts: int = 3) -> int:
+    """Write a capture with at least ``packets`` packets; returns the exact count."""
+    w = PcapWriter(path)
+    ports = _ports()
+    nss = [Namespace(w, f"ns{i:02d}", ports) for i in range(namespaces)]
+    t = 1_795_000_000.0
+    for ns in nss:
+        t = ns.initialize(t + 0.01)
+    restart_every = packets // (restarts + 1) if restarts else packets * 2
+    next_restart = restart_every
+    while w.count < packets:
+        start = t
+        for i, ns in enumerate(nss):
+            t = max(t, start + 0.7 * i / len(nss))
+            t = ns.tick(t)
+        t = max(t, start + 0.7)
+        if w.count >= next_restart and w.count < packets * 0.95:
+            next_restart += restart_every
+            down = t
+            for ns in nss:
+                t = ns.server_down(t)
+            attempts = sorted((down + 0.01 * i + delay, i) for delay in (1.0, 2.5) for i in range(len(nss)))
+            for at, i in attempts:  # refused while the server is down
+                nss[i].refused(at)
+            t = down + 5.0
+            for ns in nss:
+                t = ns.reconnect(t + 0.01)
+    w.close()
+    return w.count
+
+
+# ---------------------------------------------------------------- measuring
+def run_timed(cmd: list[str], out: Path) -> tuple[float, int, int]:
+    """Run cmd with stdout to ``out``; returns (seconds, exit code, peak RSS in KiB incl. its children)."""
+    errpath = out.with_suffix(".err")
+    start = time.perf_counter()
+    with out.open("wb") as f, errpath.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code  # already reaped by wait4
+    if code not in (0, 1):
+        print(f"  ! {' '.join(cmd[:4])} ... exited {code}: {errpath.read_text(errors='replace').strip()[-500:]}")
+    return elapsed, code, usage.ru_maxrss
+
+
+LAYERS = """
+import sys, time
+from pathlib import Path
+from mcpsniff.capture.pcap import _FrameSource
+from mcpsniff.wire.packet import PacketDecoder
+from mcpsniff.wire.tcp import TcpReassembler
+p = Path(sys.argv[1]); f = p.open('rb')
+src = _FrameSource(f, p.name, f.read(64), p.stat().st_size, None)
+decode = PacketDecoder().decode; tcp = TcpReassembler(); feed = tcp.feed; n = e = 0
+t = 0.0
+for t, num, lt, data in src:
+    seg = decode(lt, data)
+    if seg is not None:
+        e += len(feed(t, num, seg))
+e += len(tcp.finish(t))
+print(e, 'tcp events', file=sys.stderr)
+"""
+
+
+def mcpsniff_cmd(path: Path, layers_only: bool) -> list[str]:
+    if layers_only:
+        return ["uv", "run", "--quiet", "python", "-c", LAYERS, str(path)]
+    return ["uv", "run", "--quiet", "mcpsniff", "analyze", str(path), "--format", "json", "--no-progress"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--packets", type=int, default=1_000_000, help="packets in the capture (default 1,000,000)")
+    ap.add_argument("--namespaces", type=int, default=40)
+    ap.add_argument("--restarts", type=int, default=3)
+    ap.add_argument("--scale", type=int, default=4, help="also run mcpsniff on a file this many times larger, for memory (0: skip)")
+    ap.add_argument("--layers-only", action="store_true", help="time only packet decoding + TCP reassembly (python -c), not the whole analysis")
+    ap.add_argument("--no-tshark", action="store_true")
+    ap.add_argument("--keep", type=Path, help="directory to keep the generated captures in")
+    args = ap.parse_args()
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="mcpsniff-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        cap = work / f"bench-{args.packets}.pcap"
+        t0 = time.perf_counter()
+        n = generate(cap, args.packets, args.namespaces, args.restarts)
+        print(f"generated {cap.name}: {n:,} packets, {cap.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s")
+
+        label = "mcpsniff layers (decode+tcp)" if args.layers_only else "mcpsniff analyze --format json"
+        sec, _, rss = run_timed(mcpsniff_cmd(cap, args.layers_only), work / "mcpsniff.out")
+        ours = n / sec
+        print(f"{label:34s} {sec:7.1f} s  {ours:10,.0f} packets/s  peak RSS {rss / 1024:6.0f} MiB")
+        if not args.no_tshark and shutil.which("tshark"):
+            cmd = ["tshark", "-r", str(cap), "-Y", "http", "-T", "fields", "-e", "frame.time_epoch", "-e", "http.request.method", "-e", "http.request.uri", "-e", "http.response.code"]
+            tsec, _, trss = run_timed(cmd, work / "tshark.out")
+            theirs = n / tsec
+            print(f"{'tshark -Y http -T fields':34s} {tsec:7.1f} s  {theirs:10,.0f} packets/s  peak RSS {trss / 1024:6.0f} MiB")
+            print(f"ratio: mcpsniff is {ours / theirs:.1f}x tshark's packets/s (target >= 5x)")
+        if args.scale > 1:
+            big = work / f"bench-{args.packets * args.scale}.pcap"
+            m = generate(big, args.packets * args.scale, args.namespaces, args.restarts * args.scale)
+            bsec, _, brss = run_timed(mcpsniff_cmd(big, args.layers_only), work / "mcpsniff-big.out")
+            print(f"{label + f' x{args.scale}':34s} {bsec:7.1f} s  {m / bsec:10,.0f} packets/s  peak RSS {brss / 1024:6.0f} MiB ({m:,} packets; RSS x{brss / rss:.2f} for x{m / n:.1f} packets)")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

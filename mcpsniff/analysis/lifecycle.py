@@ -1,0 +1,284 @@
+"""Records -> per-namespace exchanges, session generations and server restart windows.
+
+Pure: everything (timestamps included) comes from the records.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import records as R
+from ..config import Config
+from ..wire import jsonrpc
+from .model import Exchange, Generation, NamespaceLifecycle, RestartWindow, SseTick
+from .namespaces import NamespaceResolver
+from .restarts import RestartTracker
+
+SETUP_METHODS = frozenset({"initialize", "notifications/initialized"})
+MAX_TICKS_COMPACT = 50
+
+
+def classify_error(status: int | None, body: str, messages: list[jsonrpc.Message]) -> tuple[str, str]:
+    """Name what a failed response means; the body tells 404s apart (mcp-wire.md)."""
+    for msg in messages:
+        if msg.kind == "error":
+            text = (msg.error_message or "").lower()
+            if "session" in text and ("not found" in text or "terminated" in text or "invalid" in text):
+                return "session-not-found", f"{msg.error_code} {msg.error_message}"
+            if status is None or 200 <= status < 300:
+                return "jsonrpc-error", f"{msg.error_code} {msg.error_message}"
+    if status is None or status < 400:
+        return "", ""
+    excerpt = " ".join(body.split())[:160]
+    lowered = body.lower()
+    if status == 404 and '"detail"' in lowered and "not found" in lowered:
+        return "route-not-mounted", excerpt
+    if status == 400 and "session" in lowered:
+        return "session-not-found", excerpt
+    if status == 409:
+        return "conflict", excerpt
+    if status in (502, 503, 504):
+        return "upstream-unavailable", excerpt
+    return f"http-{status}", excerpt
+
+
+@dataclass
+class _Conn:
+    client: str = ""
+    server: str = ""
+    events: list[tuple[float, str, str]] = field(default_factory=list)  # (t, event, by)
+    xids: list[str] = field(default_factory=list)
+    closed_by: set[str] = field(default_factory=set)
+
+
+class LifecycleBuilder:
+    """Consumes records one by one; ``finish()`` returns namespaces, restarts and connections."""
+
+    def __init__(self, config: Config, compact: bool = False) -> None:
+        self.config = config
+        self.compact = compact
+        self.resolver = NamespaceResolver(config)
+        self.namespaces: dict[str, NamespaceLifecycle] = {}
+        self.open: dict[str, Exchange] = {}  # xid -> exchange still being filled
+        self.conns: dict[str, _Conn] = defaultdict(_Conn)
+        self.warnings: list[str] = []
+        self.t0: float | None = None
+        self.t_last: float = 0.0
+        self.sources: list[str] = []
+        self.skipped_requests = 0
+        self.restarts = RestartTracker()
+        self.last_refusal: float | None = None
+        self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
+
+    # -- feeding --------------------------------------------------------------
+    def feed_all(self, records: Iterable[R.Record]) -> None:
+        for rec in records:
+            self.feed(rec)
+
+    def feed(self, rec: R.Record) -> None:
+        t = getattr(rec, "t", None)
+        if t is not None:
+            if self.t0 is None or t < self.t0:
+                self.t0 = t
+            if t > self.t_last:
+                self.t_last = t
+        kind = rec.kind
+        if kind == "request":
+            self._request(rec)  # type: ignore[arg-type]
+        elif kind == "response":
+            self._response(rec)  # type: ignore[arg-type]
+        elif kind == "sse":
+            self._sse(rec)  # type: ignore[arg-type]
+        elif kind == "end":
+            self._end(rec)  # type: ignore[arg-type]
+        elif kind == "conn":
+            self._conn(rec)  # type: ignore[arg-type]
+        elif kind == "warning":
+            self.warnings.append(rec.message)  # type: ignore[union-attr]
+        elif kind == "meta":
+            self.sources.append(f"{rec.source}:{rec.origin}")  # type: ignore[union-attr]
+
+    def _conn(self, rec: R.ConnEvent) -> None:
+        conn = self.conns[rec.conn]
+        if rec.client:
+            conn.client = rec.client
+        if rec.server:
+            conn.server = rec.server
+        server = conn.server
+        if not self.compact:
+            conn.events.append((rec.t, rec.event, rec.by))
+        if rec.event == "refused":
+            self.restarts.refused(server, rec.t)
+            self.last_refusal = rec.t
+        elif rec.event == "opened":
+            self.restarts.opened(server, rec.t)
+        elif rec.event in ("closed", "reset") and rec.by == "server":
+            self.restarts.server_closed(server, rec.t)
+        if rec.event in ("refused", "reset") and not conn.xids:
+            self.unattributed.append({"conn": rec.conn, "t": rec.t, "event": rec.event, "by": rec.by, "client": conn.client, "server": server})
+        if rec.event == "closed":
+            conn.closed_by.add(rec.by)
+        if self.compact and (rec.event in ("refused", "reset", "open-at-end") or len(conn.closed_by) == 2):
+            del self.conns[rec.conn]  # keep memory bounded by open connections
+
+    def _request(self, rec: R.Request) -> None:
+        messages = jsonrpc.parse(rec.body) if rec.body else []
+        session = R.header(rec.headers, "mcp-session-id")
+        looks_mcp = bool(messages) or session is not None or rec.method == "GET" and "event-stream" in (R.header(rec.headers, "accept") or "")
+        server = rec.server or self.conns[rec.conn].server
+        name = self.resolver.resolve(rec.target, server, looks_mcp)
+        if name is None:
+            self.skipped_requests += 1
+            return
+        ex = Exchange(
+            xid=rec.xid,
+            conn=rec.conn,
+            namespace=name,
+            t=rec.t,
+            method=rec.method,
+            target=rec.target,
+            frame=rec.frame,
+            server=server,
+            session_id=session,
+            rpc_methods=[m.method for m in messages if m.method],
+            rpc_ids=[m.id for m in messages if m.kind == "request"],
+            request_headers=() if self.compact else rec.headers,
+            request_body="" if self.compact else rec.body,
+        )
+        self.open[rec.xid] = ex
+        self.conns[rec.conn].xids.append(rec.xid)
+        ns = self.namespaces.get(name)
+        if ns is None:
+            ns = self.namespaces[name] = NamespaceLifecycle(name=name)
+        ns.exchanges.append(ex)
+
+    def _response(self, rec: R.Response) -> None:
+        ex = self.open.get(rec.xid)
+        if ex is None:
+            return
+        ex.status = rec.status
+        ex.t_response = rec.t
+        if rec.status < 500:
+            self.restarts.good_response(ex.server, rec.t)
+        ex.stream = rec.stream
+        ex.new_session_id = R.header(rec.headers, "mcp-session-id")
+        if not self.compact:
+            ex.response_headers = rec.headers
+            ex.response_body = rec.body
+        if not rec.stream:
+            ex.t_end = rec.t_end if rec.t_end is not None else rec.t
+            self._payload(ex, rec.body, jsonrpc.parse(rec.body) if rec.body else [])
+
+    def _payload(self, ex: Exchange, body: str, messages: list[jsonrpc.Message]) -> None:
+        """Learn what a response body or SSE data says: errors, tool counts."""
+        error, detail = classify_error(ex.status, body, messages)
+        if error and not ex.error:
+            ex.error, ex.error_detail = error, detail
+        for msg in messages:
+            if msg.kind == "response" and "tools/list" in ex.rpc_methods:
+                count = jsonrpc.tool_count(msg)
+                if count is not None:
+                    ex.tool_count = count
+
+    def _sse(self, rec: R.SseEvent) -> None:
+        ex = self.open.get(rec.xid)
+        if ex is None:
+            return
+        messages = jsonrpc.parse(rec.data) if rec.data else []
+        rpc = ",".join(m.method or m.kind for m in messages) if messages else ("priming" if rec.id is not None else "")
+        if not self.compact or len(ex.events) < MAX_TICKS_COMPACT:
+            ex.events.append(SseTick(t=rec.t, rpc=rpc, data="" if self.compact else rec.data, id=rec.id, event=rec.event, retry=rec.retry))
+        if any(m.kind in ("response", "error") for m in messages):
+            self._payload(ex, rec.data, messages)
+            if ex.method == "POST" and ex.t_end is None:
+                ex.t_end = rec.t  # the answer arrived; the stream may linger
+
+    def _end(self, rec: R.End) -> None:
+        ex = self.open.pop(rec.xid, None)
+        if ex is None:
+            return
+        if rec.outcome == R.REFUSED:
+            self.restarts.refused(ex.server, rec.t)
+            self.last_refusal = rec.t
+        ex.outcome = rec.outcome
+        if rec.outcome == R.COMPLETE or ex.t_end is None:
+            ex.t_end = rec.t
+        if rec.outcome != R.COMPLETE and ex.status is None and not ex.error:
+            ex.error = rec.outcome
+        if self.compact:
+            self._merge_routine(ex)
+
+    def _merge_routine(self, ex: Exchange) -> None:
+        """Fold a routine successful call into the identical one just before it (compact mode)."""
+        exchanges = self.namespaces[ex.namespace].exchanges
+        if len(exchanges) < 2 or exchanges[-1] is not ex or not _routine(ex):
+            return
+        prev = exchanges[-2]
+        quiet = self.last_refusal is None or self.last_refusal < (prev.t_response or prev.t)  # never merge across a downtime
+        if quiet and _routine(prev) and prev.rpc_methods == ex.rpc_methods and prev.session_id == ex.session_id and prev.xid not in self.open:
+            prev.count += ex.count
+            prev.t_response, prev.t_end = ex.t_response, ex.t_end
+            exchanges.pop()
+
+    # -- results --------------------------------------------------------------
+    def finish(self) -> None:
+        for ex in self.open.values():  # exchanges the records never ended (e.g. killed proxy run)
+            ex.outcome = ex.outcome or R.OPEN_AT_END
+            if ex.status is None and not ex.error:
+                ex.error = R.OPEN_AT_END
+        self.open.clear()
+        for ns in self.namespaces.values():
+            ns.exchanges.sort(key=lambda e: e.t)
+            ns.generations = build_generations(ns.exchanges)
+
+
+def _routine(ex: Exchange) -> bool:
+    return ex.method == "POST" and ex.outcome == R.COMPLETE and ex.ok and answered(ex) and bool(ex.rpc_methods) and not SETUP_METHODS.intersection(ex.rpc_methods) and "tools/list" not in ex.rpc_methods
+
+
+def answered(ex: Exchange) -> bool:
+    """A POST request got its JSON-RPC answer (or a non-2xx status), a GET got its status."""
+    if ex.status is None:
+        return False
+    if ex.method != "POST" or not ex.rpc_ids or ex.status >= 300:
+        return True
+    if not ex.stream:
+        return True
+    return any(t.rpc in ("response", "error") for t in ex.events) or bool(ex.error) or ex.tool_count is not None
+
+
+def build_generations(exchanges: list[Exchange]) -> list[Generation]:
+    """Split a namespace's exchanges into MCP sessions, one per successful initialize."""
+    gens: list[Generation] = []
+    by_sid: dict[str, Generation] = {}
+    for ex in exchanges:
+        gen: Generation | None = None
+        if "initialize" in ex.rpc_methods and ex.ok and (ex.new_session_id or not ex.session_id):
+            gen = Generation(index=len(gens) + 1, session_id=ex.new_session_id, t_start=ex.t, initialize_xid=ex.xid)
+            gens.append(gen)
+            if ex.new_session_id:
+                by_sid[ex.new_session_id] = gen
+        elif ex.session_id is not None:
+            gen = by_sid.get(ex.session_id)
+        elif gens and gens[-1].session_id is None:
+            gen = gens[-1]  # a stateless server: no session ids at all
+        if gen is None:
+            continue
+        ex.generation = gen.index
+        gen.t_last = max(gen.t_last or ex.t, ex.t_end or ex.t)
+        if "notifications/initialized" in ex.rpc_methods and gen.initialized_xid is None:
+            gen.initialized_xid, gen.initialized_status = ex.xid, ex.status
+        elif "tools/list" in ex.rpc_methods and ex.ok and gen.tools_list_xid is None:
+            gen.tools_list_xid, gen.tool_count = ex.xid, ex.tool_count
+        elif ex.method == "GET" and ex.status == 200:
+            gen.streams.append((ex.t_response or ex.t, ex.t_end, ex.xid))
+        if ex.ok and ex.method == "POST" and not SETUP_METHODS.intersection(ex.rpc_methods) and gen.first_ok_call_t is None and gen.tools_list_xid:
+            gen.first_ok_call_t = ex.t_end or ex.t_response
+    return gens
+
+
+def connection_summary(builder: LifecycleBuilder) -> dict[str, dict[str, Any]]:
+    return {cid: {"client": c.client, "server": c.server, "events": [list(e) for e in c.events], "exchanges": len(c.xids)} for cid, c in builder.conns.items()}

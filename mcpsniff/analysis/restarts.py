@@ -1,0 +1,85 @@
+"""Server restart windows from TCP evidence, tracked as records stream past.
+
+Memory is bounded by the number of restarts, not by packets or connections: only
+the current cluster of refusals per server and a few seconds of recent history are kept.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .model import RestartWindow
+
+CLUSTER_GAP = 30.0  # refusals further apart than this belong to separate restarts
+LEAD_IN = 10.0  # server-side closes this long before the first refusal mark the start
+
+
+@dataclass
+class _Cluster:
+    server: str
+    first: float
+    last: float
+    t_down: float
+    t_last_good: float | None
+    closes_before: int
+    refusals: int = 1
+    t_back: float | None = None  # first accepted connection after the last refusal
+    t_good_after: float | None = None  # first good response after the last refusal (proxy path)
+
+
+@dataclass
+class RestartTracker:
+    clusters: list[_Cluster] = field(default_factory=list)
+    _current: dict[str, _Cluster] = field(default_factory=dict)
+    _closes: dict[str, deque[float]] = field(default_factory=dict)
+    _responses: dict[str, deque[float]] = field(default_factory=dict)
+
+    def _recent(self, table: dict[str, deque[float]], server: str, t: float) -> deque[float]:
+        recent = table.setdefault(server, deque())
+        recent.append(t)
+        while recent and recent[0] < t - LEAD_IN - 5.0:
+            recent.popleft()
+        return recent
+
+    def refused(self, server: str, t: float) -> None:
+        cluster = self._current.get(server)
+        if cluster is not None and t == cluster.last:
+            return  # the same refusal told twice (connection and exchange records)
+        if cluster is None or t - cluster.last > CLUSTER_GAP:
+            closes = [c for c in self._closes.get(server, ()) if t - LEAD_IN <= c <= t]
+            t_down = min(closes, default=t)
+            good = [r for r in self._responses.get(server, ()) if r < t_down]
+            cluster = _Cluster(server, t, t, t_down, max(good, default=None), len(closes))
+            self._current[server] = cluster
+            self.clusters.append(cluster)
+            return
+        cluster.last = t
+        cluster.refusals += 1
+        cluster.t_back = cluster.t_good_after = None  # still down: any earlier "back" was premature
+
+    def opened(self, server: str, t: float) -> None:
+        cluster = self._current.get(server)
+        if cluster is not None and cluster.t_back is None and t > cluster.last:
+            cluster.t_back = t
+
+    def server_closed(self, server: str, t: float) -> None:
+        self._recent(self._closes, server, t)
+
+    def good_response(self, server: str, t: float) -> None:
+        self._recent(self._responses, server, t)
+        cluster = self._current.get(server)
+        if cluster is not None and cluster.t_good_after is None and t > cluster.last:
+            cluster.t_good_after = t
+
+    def windows(self, t0: float) -> list[RestartWindow]:
+        result = []
+        for c in sorted(self.clusters, key=lambda c: c.t_down):
+            evidence = [f"{c.refusals} connection(s) to {c.server or 'the server'} refused between +{c.first - t0:.2f}s and +{c.last - t0:.2f}s"]
+            if c.closes_before:
+                evidence.append(f"{c.closes_before} connection(s) closed or reset by the server just before")
+            back = c.t_back if c.t_back is not None else c.t_good_after
+            if back is not None:
+                evidence.append(f"first connection accepted again at +{back - t0:.2f}s")
+            result.append(RestartWindow(t_last_good=c.t_last_good, t_down=c.t_down, t_back=back, refused=c.refusals, resets=c.closes_before, t_last_refused=c.last, evidence=evidence))
+        return result

@@ -1,0 +1,33 @@
+"""One-paragraph explanations and one-line advice per stall signature (mcp-wire.md)."""
+
+EXPLANATION: dict[str, str] = {
+    "retries-exhausted-while-down": "The client's reconnect attempts for this namespace all fell inside the server's downtime and failed; by the time the server was listening again the client had stopped trying, so the namespace stayed disconnected although the server was healthy.",
+    "backoff-gave-up": "The client retried on a known backoff schedule, but the schedule ran out before the server came back. No attempt was made after the server was listening again.",
+    "non-retried-status": "One attempt got a status the client treats as final (for example 404 from a route that was not mounted yet, 405, 401 or 403) and the client never tried again, although the server would have answered a little later.",
+    "stale-session-loop": "After the restart the server no longer knows the old session id, so it answers every request that carries it with 404 (session not found). The MCP spec says the client must then start a new session with initialize without a session id; this client keeps re-sending the old id instead.",
+    "reinit-with-stale-header": "The client did try to start over, but its initialize request still carried the old Mcp-Session-Id header, so the server rejected it. An initialize must be sent without a session id.",
+    "resume-without-initialize": "After the restart the client resumed with a normal request on its old session id instead of initializing a new session, and no initialize ever followed.",
+    "phantom-session": "A session id minted on an error response was adopted by the client without an initialize, so the session it uses does not exist on the server.",
+    "initialized-missing": "initialize succeeded, but notifications/initialized was never sent, was sent after other requests, or was not answered 202, so the session never became ready.",
+    "tools-never-relisted": "A new session was established, but the client never asked tools/list in it. It keeps a dead tool catalogue, which shows as tools disconnected.",
+    "hung-request": "A request's response never arrived: the stream ended, or stayed open, with no JSON-RPC response, and the client waited on it.",
+    "dead-pooled-socket": "The request was written on a pooled keep-alive connection that the server had already closed during the restart; it got a reset or no bytes back. Which namespace draws the dead socket is random, which is why one namespace out of several drops.",
+    "get-conflict": "The GET stream reconnect was answered 409 Conflict because the server still held the old stream for the session, and the client gave up on the stream.",
+    "no-rebind": "The namespace was disrupted and never established a new session, but its traffic matches none of the known stall signatures.",
+}
+
+ADVICE: dict[str, str] = {
+    "retries-exhausted-while-down": "Keep retrying with backoff until the server answers (or raise the retry count/maximum delay) rather than giving up after a fixed number of tries.",
+    "backoff-gave-up": "Extend the backoff schedule (more retries or a longer cap) so it outlasts a typical restart.",
+    "non-retried-status": "Treat 404 without a JSON-RPC session error (route not mounted), 502 and 503 as transient during restarts and retry them with backoff.",
+    "stale-session-loop": "On 404 for a request with a session id, drop the id and send a fresh initialize without it (MCP spec, session management).",
+    "reinit-with-stale-header": "Clear the stored session id before re-initializing; send initialize without Mcp-Session-Id.",
+    "resume-without-initialize": "After a reconnect, start with initialize instead of resuming the old session id.",
+    "phantom-session": "Only adopt an Mcp-Session-Id from a successful initialize response.",
+    "initialized-missing": "Send notifications/initialized right after the initialize result and wait for its 202 before other requests.",
+    "tools-never-relisted": "Call tools/list in every new session and replace the cached catalogue.",
+    "hung-request": "Put a timeout on every request and retry or re-initialize when it fires.",
+    "dead-pooled-socket": "Retry idempotent requests once on a fresh connection when a pooled socket fails with a reset or EOF.",
+    "get-conflict": "Close the old GET stream (or wait for the server to drop it) and retry the GET with backoff after a 409.",
+    "no-rebind": "Look at the namespace's timeline in the HTML report (mcpsniff report) to see where it stopped.",
+}

@@ -1,0 +1,109 @@
+"""Library entry points: files in, Analysis out.
+
+Detects each input's format from its first bytes, reads it with the matching
+capture module, and hands the records to the pure analysis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Iterable, Iterator
+from pathlib import Path
+
+from .analysis.diagnose import analyze_records
+from .analysis.model import Analysis
+from .config import Config, load_config
+from .errors import BadInputError
+from .records import Record, read_records
+
+Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
+
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
+
+
+def sniff_format(path: Path) -> str:
+    """"pcap", "records", "har" or "mitm", from the file's first bytes."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise BadInputError(f"{path}: {exc.strerror or exc}") from None
+    if not head:
+        raise BadInputError(f"{path}: file is empty")
+    if head[:4] in PCAP_MAGICS:
+        return "pcap"
+    text = head.lstrip()
+    if text.startswith(b"{") and b"mcpsniff-records" in head.split(b"\n", 1)[0]:
+        return "records"
+    if text.startswith(b"{") and b'"log"' in head:
+        return "har"
+    if head[:1].isdigit() and b":" in head[:12]:
+        return "mitm"  # tnetstring: mitmproxy flow file
+    raise BadInputError(f"{path}: not a pcap/pcapng capture, mcpsniff records (.jsonl), HAR or mitmproxy flow file")
+
+
+def read_file(path: Path, ports: Collection[int] | None = None, progress: Progress | None = None, stats: dict[str, int] | None = None) -> Iterator[Record]:
+    """Records of one input file, whatever its format."""
+    fmt = sniff_format(path)
+    if fmt == "pcap":
+        from .capture.pcap import read_capture
+        from .wire.pipeline import PipelineStats
+
+        pstats = PipelineStats()
+        cb = (lambda done, total: progress(path.name, done, total)) if progress else None
+        yield from read_capture(path, ports=ports, progress=cb, stats=pstats)
+        if stats is not None:
+            for key, value in dataclasses.asdict(pstats).items():
+                if isinstance(value, int):
+                    stats[key] = stats.get(key, 0) + value
+    elif fmt == "records":
+        try:
+            with path.open(encoding="utf-8", errors="replace") as fh:
+                yield from read_records(fh, name=path.name)
+        except OSError as exc:
+            raise BadInputError(f"{path}: {exc.strerror or exc}") from None
+    elif fmt == "har":
+        from .capture.har import read_har
+
+        yield from read_har(path)
+    else:
+        from .capture.mitmflows import read_flows
+
+        yield from read_flows(path)
+
+
+def _prefixed(records: Iterable[Record], prefix: str) -> Iterator[Record]:
+    """Keep connection and exchange ids of several files apart ("f2:c1")."""
+    for rec in records:
+        changes = {}
+        for name in ("conn", "xid"):
+            value = getattr(rec, name, None)
+            if value:
+                changes[name] = f"{prefix}:{value}"
+        yield dataclasses.replace(rec, **changes) if changes else rec
+
+
+def analyze_files(
+    paths: list[Path],
+    config_path: Path | None = None,
+    config: Config | None = None,
+    ports: Collection[int] | None = None,
+    progress: Progress | None = None,
+    full: bool = True,
+) -> Analysis:
+    """Read every file and analyze their records together.
+
+    ``full=False`` keeps only what verdicts and the text report need (no bodies,
+    headers or SSE data; routine calls merged), so memory stays flat on huge captures.
+    """
+    cfg = config if config is not None else load_config(config_path)
+    stats: dict[str, int] = {}
+
+    def all_records() -> Iterator[Record]:
+        for i, path in enumerate(paths, start=1):
+            recs = read_file(path, ports=ports, progress=progress, stats=stats)
+            yield from (_prefixed(recs, f"f{i}") if len(paths) > 1 else recs)
+
+    analysis = analyze_records(all_records(), cfg, sources=[str(p) for p in paths], compact=not full)
+    analysis.stats.update(stats)
+    return analysis

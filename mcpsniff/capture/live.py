@@ -1,0 +1,280 @@
+"""Loopback live capture with scapy: packets of some TCP ports -> a pcapng file, written as they come.
+
+Why it looks the way it does:
+- On Linux, an AF_PACKET socket on ``lo`` sees every packet twice (the outgoing and
+  the incoming copy).  The socket here drops the copy the kernel marks
+  ``PACKET_OUTGOING``, exactly as libpcap/tcpdump do, so the file has each packet once.
+- The port filter runs in the kernel (BPF compiled by libpcap) when libpcap is
+  present; without it the filter string cannot be compiled, so every packet is
+  read and filtered here by port instead.
+- Frames are not dissected by scapy (too slow): headers are read by
+  ``wire.packet.PacketDecoder``, which also feeds the live status counters.
+- Each packet is written as one pcapng block by an unbuffered writer, so the file
+  is readable by tshark and mcpsniff at any moment, even after SIGKILL.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import CaptureError
+from ..wire.packet import ACK, RST, SYN, PacketDecoder
+
+SNAPLEN = 262144  # loopback segments can be 64 KiB and more (GSO): never truncate them
+LINKTYPE_ETHERNET = 1
+_ARPHRD_LINKTYPES = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET}  # Ethernet, loopback (zeroed Ethernet header)
+_METHODS = (b"GET ", b"POST ", b"DELETE ", b"PUT ", b"PATCH ", b"HEAD ", b"OPTIONS ")
+
+
+def bpf_filter(ports: Iterable[int]) -> str:
+    return " or ".join(f"tcp port {p}" for p in sorted(set(ports)))
+
+
+@dataclass
+class LiveStats:
+    """Cheap counters for the status line, fed one frame at a time (no reassembly).
+
+    A "restart" is a server port that refused connections (SYN answered by RST)
+    after accepting some, and then accepted one again.
+    """
+
+    ports: frozenset[int]
+    packets: int = 0  # packets written
+    duplicates: int = 0  # outgoing loopback copies dropped
+    filtered: int = 0  # other traffic dropped by the in-process filter
+    connections: int = 0  # SYNs to a watched port
+    refused: int = 0  # SYNs answered by RST
+    mcp_messages: int = 0  # JSON-RPC objects seen in payloads (requests, responses, SSE events)
+    restarts: int = 0
+    paths: set[str] = field(default_factory=set)
+    _accepted: set[tuple[bytes, int, bytes, int]] = field(default_factory=set)
+    _port_state: dict[int, str] = field(default_factory=dict)  # port -> "up" | "down"
+    _decoder: PacketDecoder = field(default_factory=PacketDecoder)
+
+    @property
+    def namespaces(self) -> set[str]:
+        """``/sprint/mcp`` -> ``sprint``; a single-segment path stands for itself."""
+        out = set()
+        for path in self.paths:
+            parts = [p for p in path.split("/") if p]
+            out.add(parts[0] if len(parts) > 1 else path)
+        return out
+
+    def feed(self, linktype: int, frame: bytes) -> bool:
+        """Count one frame; False if it is not TCP to or from a watched port."""
+        seg = self._decoder.decode(linktype, frame)
+        if seg is None or (seg.sport not in self.ports and seg.dport not in self.ports):
+            self.filtered += 1
+            return False
+        self.packets += 1
+        flags = seg.flags
+        if flags & SYN and not flags & ACK and seg.dport in self.ports:
+            self.connections += 1
+        elif flags & SYN and flags & ACK and seg.sport in self.ports:
+            self._accepted.add((seg.dst, seg.dport, seg.src, seg.sport))
+            if self._port_state.get(seg.sport) == "down":
+                self.restarts += 1
+            self._port_state[seg.sport] = "up"
+        elif flags & RST and seg.sport in self.ports and (seg.dst, seg.dport, seg.src, seg.sport) not in self._accepted:
+            self.refused += 1
+            if self._port_state.get(seg.sport) == "up":
+                self._port_state[seg.sport] = "down"
+        payload = seg.payload
+        if payload:
+            if seg.dport in self.ports and payload.startswith(_METHODS):
+                parts = payload[:2048].split(b" ", 2)
+                if len(parts) > 2:
+                    self.paths.add(parts[1].split(b"?", 1)[0].decode("latin-1")[:200])
+            self.mcp_messages += payload.count(b'"jsonrpc"')
+        return True
+
+    def line(self) -> str:
+        ns = len(self.namespaces)
+        refused = f" ({self.refused} refused)" if self.refused else ""
+        return (
+            f"{self.packets} packets, {self.connections} connections{refused}, {ns} namespace{'s' * (ns != 1)}, "
+            f"{self.mcp_messages} MCP messages, {self.restarts} restart{'s' * (self.restarts != 1)} seen"
+        )
+
+
+def _open_socket(iface: str, bpf: str | None) -> Any:
+    """An AF_PACKET listening socket on ``iface`` that drops the outgoing loopback copies."""
+    from scapy.arch.linux import L2ListenSocket
+    from scapy.config import conf
+
+    class LoopbackSocket(L2ListenSocket):  # type: ignore[misc]
+        desc = "AF_PACKET listener keeping one copy of each loopback packet, undissected"
+        duplicates = 0
+
+        def recv_raw(self, x: int = SNAPLEN) -> tuple[Any, bytes | None, float | None]:
+            pkt, sa_ll, ts = self._recv_raw(self.ins, SNAPLEN)
+            if sa_ll[2] == socket.PACKET_OUTGOING:
+                self.duplicates += 1
+                return None, None, None
+            return conf.raw_layer, pkt, ts if ts is not None else time.time()
+
+    runtime_log = logging.getLogger("scapy.runtime")
+    level = runtime_log.level
+    runtime_log.setLevel(logging.ERROR)  # scapy warns it cannot guess a layer for lo; we want raw bytes anyway
+    try:
+        return LoopbackSocket(iface=iface, filter=bpf)
+    finally:
+        runtime_log.setLevel(level)
+
+
+class LiveCapture:
+    """Capture TCP ``ports`` on ``iface`` into ``output`` (pcapng) in a background thread.
+
+    ``with LiveCapture([5076], Path("run.pcapng")) as cap: ...`` or ``start()``/``stop()``.
+    ``stats`` is readable while it runs; ``kernel_filter`` says whether BPF is in use
+    (``bpf=False`` filters by port in-process, as happens without libpcap).
+    """
+
+    def __init__(self, ports: Iterable[int], output: Path, iface: str = "lo", bpf: bool = True) -> None:
+        self.ports = frozenset(ports)
+        if not self.ports:
+            raise CaptureError("no port to capture (give --port)")
+        self.output = Path(output)
+        self.iface = iface
+        self.stats = LiveStats(self.ports)
+        self.bpf = bpf
+        self.kernel_filter = False
+        self.error: str | None = None
+        self._sock: Any = None
+        self._sniffer: Any = None
+        self._writer: Any = None
+        self._linktype = LINKTYPE_ETHERNET
+
+    def start(self) -> LiveCapture:
+        """Open the socket (packets queue from here on), the file, and the sniffer thread."""
+        from scapy.error import Scapy_Exception
+        from scapy.sendrecv import AsyncSniffer
+        from scapy.utils import PcapNgWriter
+
+        try:
+            if self.bpf:
+                try:
+                    self._sock = _open_socket(self.iface, bpf_filter(self.ports))
+                    self.kernel_filter = True
+                except Scapy_Exception:  # no libpcap to compile the filter: filter by port here
+                    pass
+            if self._sock is None:
+                self._sock = _open_socket(self.iface, None)
+        except PermissionError:
+            raise CaptureError("raw sockets not permitted (run as root or grant CAP_NET_RAW)") from None
+        except OSError as exc:
+            raise CaptureError(f"cannot capture on {self.iface!r}: {exc.strerror or exc}") from None
+        hatype = self._sock.ins.getsockname()[3]
+        if hatype not in _ARPHRD_LINKTYPES:
+            self._sock.close()
+            raise CaptureError(f"cannot capture on {self.iface!r}: unsupported link type (ARPHRD {hatype}); use lo or an Ethernet interface")
+        self._linktype = _ARPHRD_LINKTYPES[hatype]
+        try:
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = PcapNgWriter(str(self.output))
+            self._writer.linktype = self._linktype
+            self._writer.sync = True  # flush after every packet block
+            self._writer.write_header(None)  # header now: a capture killed before any packet is still a valid file
+            self._writer.flush()
+        except OSError as exc:
+            self._sock.close()
+            raise CaptureError(f"cannot write {self.output}: {exc.strerror or exc}") from None
+        self._sniffer = AsyncSniffer(opened_socket=self._sock, prn=self._on_packet, store=False)
+        self._sniffer.start()
+        return self
+
+    def _on_packet(self, pkt: Any) -> None:
+        if self.error:
+            return
+        try:
+            frame = bytes(pkt)
+            if self.stats.feed(self._linktype, frame):
+                self._writer.write_packet(frame, sec=float(pkt.time))
+        except Exception as exc:  # noqa: BLE001 - scapy would silently drop the socket; keep the reason
+            self.error = f"capture stopped: {exc}"
+
+    def stop(self) -> LiveStats:
+        """Stop the thread, close socket and file; returns the final counters."""
+        if self._sniffer is not None:
+            try:
+                if self._sniffer.running:
+                    self._sniffer.stop()
+            finally:
+                self._sniffer = None
+        if self._sock is not None:
+            self.stats.duplicates = self._sock.duplicates
+            self._sock.close()
+            self._sock = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.stats
+
+    def __enter__(self) -> LiveCapture:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_capture(
+    ports: Iterable[int],
+    output: Path,
+    iface: str = "lo",
+    duration: float | None = None,
+    status: IO[str] | None = sys.stderr,
+    status_every: float | None = None,
+    bpf: bool = True,
+) -> LiveStats:
+    """Capture until Ctrl-C, SIGTERM or ``duration`` seconds, showing a status line.
+
+    On a terminal the line is redrawn 4 times a second; otherwise a line is printed
+    every ``status_every`` seconds (default 10) and at the end.
+    """
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    tty = bool(status is not None and status.isatty())
+    every = 0.25 if tty else (status_every or 10.0)
+    cap = LiveCapture(ports, output, iface, bpf=bpf)
+    try:
+        cap.start()
+        if status is not None:
+            how = "kernel BPF filter" if cap.kernel_filter else "filtering by port in-process (no libpcap)"
+            status.write(f"capturing {bpf_filter(cap.ports)} on {iface} -> {output} ({how}); Ctrl-C to stop\n")
+            status.flush()
+        deadline = time.monotonic() + duration if duration is not None else None
+        next_line = time.monotonic() + every
+        while not stop.is_set() and cap.error is None:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            wait = next_line - now if deadline is None else min(next_line, deadline) - now
+            if stop.wait(max(0.0, wait)):
+                break
+            if status is not None and time.monotonic() >= next_line:
+                status.write(("\r\x1b[K" if tty else "") + cap.stats.line() + ("" if tty else "\n"))
+                status.flush()
+                next_line += every
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stats = cap.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if status is not None:
+        status.write(("\r\x1b[K" if tty else "") + stats.line() + "\n")
+        status.flush()
+    if cap.error:
+        raise CaptureError(cap.error)
+    return stats

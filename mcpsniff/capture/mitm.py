@@ -1,0 +1,301 @@
+"""The mitmproxy addon: records MCP traffic through a proxy as mcpsniff records (JSONL).
+
+``mitmdump --mode reverse:http://127.0.0.1:5076 -p 5077 -s addons/mcpsniff_addon.py
+--set mcpsniff_output=run.jsonl``
+
+Why an addon and not a flow dump: SSE events must be timestamped the moment they pass
+(``responseheaders`` switches ``text/event-stream`` responses to streaming with a
+callable that decodes and returns the bytes unchanged), and the output must be
+readable even when mitmdump is killed (one flushed JSON line per record).
+
+Connection ids: one per client connection ("c1", ...). The upstream connection that
+mitmproxy opens for a client connection reports on the same id (``detail`` says
+"upstream ..."); every ConnEvent's ``server`` is the upstream server, so the analysis
+sees the proxy as transparent. The addon switches ``connection_strategy`` to "lazy"
+(unless set otherwise), so a refused upstream becomes a 502 for a request that is
+recorded, with ``End(outcome="refused")`` and ``ConnEvent(event="refused")``.
+
+Any failure inside the addon is logged and swallowed: traffic always passes untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Optional, TypeVar
+
+from mitmproxy import connection, ctx, exceptions, http
+from mitmproxy.proxy import server_hooks
+
+from .. import records as R
+from ..config import load_config
+from ..errors import ConfigError
+from ..wire.sse import SseDecoder
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_MAX_BODY = 65536
+
+
+def _guarded(hook: F) -> F:
+    """Never let an addon bug reach mitmproxy: log it and let the traffic through."""
+
+    @functools.wraps(hook)
+    def wrapper(self: McpSniff, *args: Any) -> Any:
+        try:
+            return hook(self, *args)
+        except Exception:  # noqa: BLE001 - the proxy must keep working whatever happens here
+            log.exception("mcpsniff: %s hook failed (traffic is not affected)", hook.__name__)
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _addr(address: Any) -> str:
+    """"ip:port" ("[v6]:port" for IPv6) of a mitmproxy address tuple ("" when unknown)."""
+    if not address:
+        return ""
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _outcome(message: str) -> str:
+    """End.outcome for a mitmproxy flow error message."""
+    low = message.lower()
+    if "connect call failed" in low or "refused" in low:
+        return R.REFUSED
+    if "reset" in low:
+        return R.RESET
+    if "disconnect" in low or "closed" in low or "incomplete" in low:
+        return R.CLOSED
+    return R.ERROR
+
+
+@dataclass
+class _Conn:
+    """One client connection and the upstream connection(s) opened for it."""
+
+    cid: str
+    client: str
+    server: str
+    upstream_refused: str = ""  # error text of the last failed upstream connect
+    server_cut_stream: bool = False  # the upstream closed while an exchange was open
+
+
+@dataclass
+class _Exchange:
+    xid: str
+    conn: _Conn
+    decoder: SseDecoder | None = None
+    events: int = 0
+    ended: bool = False
+
+
+class McpSniff:
+    """mitmproxy addon writing mcpsniff records; ``stream`` injects the output (tests)."""
+
+    def __init__(self, stream: IO[str] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.stream = stream
+        self.clock = clock  # only for SSE events: no flow timestamp exists for them
+        self.max_body = DEFAULT_MAX_BODY
+        self._writer: R.RecordWriter | None = None
+        self._file: IO[str] | None = None
+        self._ids = R.Ids()
+        self._conns: dict[str, _Conn] = {}  # mitmproxy client id -> conn
+        self._flows: dict[str, _Exchange] = {}  # flow id -> open exchange
+
+    # -- options -------------------------------------------------------------------
+    def load(self, loader: Any) -> None:
+        loader.add_option("mcpsniff_output", Optional[str], None, "Write mcpsniff records (JSON lines, flushed per record) to this file.")
+        loader.add_option("mcpsniff_config", Optional[str], None, "mcpsniff YAML config (max_body is used here).")
+        loader.add_option("mcpsniff_max_body", Optional[int], None, "Characters of each request/response body kept (default: the config's max_body, 65536).")
+
+    def configure(self, updated: set[str]) -> None:
+        if "mcpsniff_config" in updated or "mcpsniff_max_body" in updated:
+            self._configure_limits()
+        if "connection_strategy" in updated and ctx.options.connection_strategy == "eager":
+            log.info("mcpsniff: connection_strategy set to lazy, so a refused upstream is a 502 to a recorded request")
+            ctx.options.connection_strategy = "lazy"
+        if "mcpsniff_output" in updated or self._writer is None:
+            self._open_output()
+
+    def _configure_limits(self) -> None:
+        path = ctx.options.mcpsniff_config
+        try:
+            cfg_max = load_config(Path(path)).max_body if path else DEFAULT_MAX_BODY
+        except ConfigError as exc:
+            raise exceptions.OptionsError(f"mcpsniff_config: {exc}") from None
+        cap = ctx.options.mcpsniff_max_body
+        if cap is not None and cap < 0:
+            raise exceptions.OptionsError("mcpsniff_max_body: must be >= 0")
+        self.max_body = cfg_max if cap is None else cap
+
+    def _open_output(self) -> None:
+        path = ctx.options.mcpsniff_output
+        target: IO[str] | None = self.stream
+        if path:
+            if self._file is not None:
+                self._file.close()
+            try:
+                self._file = target = open(Path(path).expanduser(), "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the addon
+            except OSError as exc:
+                raise exceptions.OptionsError(f"mcpsniff_output: cannot write {path}: {exc.strerror or exc}") from None
+        if target is not None:
+            mode = ctx.options.mode
+            self._writer = R.RecordWriter(target, source="mitm", origin=" ".join(mode) if isinstance(mode, (list, tuple)) else str(mode))
+
+    def _write(self, record: R.Record) -> None:
+        if self._writer is not None:
+            self._writer.write(record)
+
+    # -- connections -----------------------------------------------------------------
+    def _conn_of(self, client: connection.Client) -> _Conn:
+        conn = self._conns.get(client.id)
+        if conn is None:  # a flow or hook for a client we did not see connect (addon loaded late)
+            mode = getattr(client, "proxy_mode", None)
+            upstream = _addr(getattr(mode, "address", None))
+            conn = self._conns[client.id] = _Conn(self._ids.conn(), _addr(client.peername), upstream)
+        return conn
+
+    @_guarded
+    def client_connected(self, client: connection.Client) -> None:
+        conn = self._conn_of(client)
+        self._write(R.ConnEvent(t=client.timestamp_start, conn=conn.cid, event="opened", client=conn.client, server=conn.server, detail=f"client connected to proxy {_addr(client.sockname)}"))
+
+    @_guarded
+    def client_disconnected(self, client: connection.Client) -> None:
+        conn = self._conns.pop(client.id, None)
+        if conn is None:
+            return
+        by = "server" if conn.server_cut_stream else "client"
+        t = client.timestamp_end or self.clock()
+        self._write(R.ConnEvent(t=t, conn=conn.cid, event="closed", client=conn.client, server=conn.server, by=by, detail="client connection closed"))
+
+    @_guarded
+    def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
+        conn = self._conn_of(data.client)
+        conn.server = _addr(data.server.address) or conn.server
+        t = data.server.timestamp_tcp_setup or data.server.timestamp_start or self.clock()
+        self._write(R.ConnEvent(t=t, conn=conn.cid, event="opened", client=conn.client, server=conn.server, detail=f"upstream connected from {_addr(data.server.sockname)}"))
+
+    @_guarded
+    def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
+        conn = self._conn_of(data.client)
+        conn.server = _addr(data.server.address) or conn.server
+        conn.upstream_refused = data.server.error or "connect failed"
+        t = data.server.timestamp_start or self.clock()
+        self._write(R.ConnEvent(t=t, conn=conn.cid, event="refused", client=conn.client, server=conn.server, by="server", detail=f"upstream: {conn.upstream_refused}"))
+
+    @_guarded
+    def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
+        conn = self._conns.get(data.client.id)
+        if conn is None:  # the client is gone already: the proxy closed the upstream after it
+            return
+        conn.server_cut_stream = conn.server_cut_stream or any(ex.conn is conn and not ex.ended for ex in self._flows.values())
+        t = data.server.timestamp_end or self.clock()
+        self._write(R.ConnEvent(t=t, conn=conn.cid, event="closed", client=conn.client, server=conn.server, by="server", detail="upstream connection closed"))
+
+    # -- exchanges -------------------------------------------------------------------
+    def _exchange(self, flow: http.HTTPFlow) -> _Exchange:
+        """The flow's exchange, writing its Request record on first sight."""
+        ex = self._flows.get(flow.id)
+        if ex is None:
+            conn = self._conn_of(flow.client_conn)
+            ex = self._flows[flow.id] = _Exchange(self._ids.xid(conn.cid), conn)
+            req = flow.request
+            body, size, cut = self._body(req)
+            self._write(R.Request(t=req.timestamp_start, conn=conn.cid, xid=ex.xid, method=req.method, target=req.path, headers=_headers(req.headers.items(multi=True)), body=body, body_size=size, truncated=cut, server=f"{req.host}:{req.port}"))
+        return ex
+
+    def _body(self, message: http.Message) -> tuple[str, int, bool]:
+        raw = message.get_content(strict=False) or b""
+        text = raw.decode("utf-8", errors="replace")
+        return text[: self.max_body], len(raw), len(text) > self.max_body
+
+    def _end(self, ex: _Exchange, flow: http.HTTPFlow, t: float, outcome: str, detail: str = "") -> None:
+        ex.ended = True
+        self._flows.pop(flow.id, None)
+        self._write(R.End(t=t, xid=ex.xid, outcome=outcome, detail=detail))
+
+    @_guarded
+    def request(self, flow: http.HTTPFlow) -> None:
+        self._exchange(flow)
+
+    @_guarded
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        resp = flow.response
+        if resp is None or not resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
+            return
+        ex = self._exchange(flow)
+        ex.decoder = SseDecoder()
+        self._write(R.Response(t=resp.timestamp_start, xid=ex.xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), stream=True))
+        if resp.headers.get("content-encoding", "identity").lower() != "identity":
+            self._write(R.CaptureWarning(t=resp.timestamp_start, conn=ex.conn.cid, message=f"{ex.xid}: compressed event stream ({resp.headers['content-encoding']}); its events are not decoded"))
+            ex.decoder = None
+        previous = resp.stream if callable(resp.stream) else None
+        resp.stream = functools.partial(self._pass_chunk, ex, previous)
+
+    def _pass_chunk(self, ex: _Exchange, previous: Callable[[bytes], Any] | None, data: bytes) -> Any:
+        """mitmproxy's stream callable: record the events, hand the bytes on unchanged."""
+        try:
+            if data and ex.decoder is not None:
+                t = self.clock()
+                for event in ex.decoder.feed(data):
+                    ex.events += 1
+                    self._write(R.SseEvent(t=t, xid=ex.xid, data=event.data, event=event.event, id=event.id, retry=event.retry))
+        except Exception:  # noqa: BLE001
+            log.exception("mcpsniff: SSE decoding failed for %s (traffic is not affected)", ex.xid)
+            ex.decoder = None
+        return previous(data) if previous is not None else data
+
+    @_guarded
+    def response(self, flow: http.HTTPFlow) -> None:
+        resp = flow.response
+        assert resp is not None
+        ex = self._exchange(flow)
+        t_end = resp.timestamp_end or resp.timestamp_start
+        if ex.decoder is None and not callable(resp.stream):
+            body, size, cut = self._body(resp)
+            self._write(R.Response(t=resp.timestamp_start, xid=ex.xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), body=body, body_size=size, truncated=cut, t_end=t_end))
+        self._end(ex, flow, t_end, R.COMPLETE)
+
+    @_guarded
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.error is None:
+            return
+        ex = self._exchange(flow)
+        message = flow.error.msg
+        t = flow.error.timestamp
+        if flow.response is None and (ex.conn.upstream_refused or _outcome(message) == R.REFUSED):
+            ex.conn.upstream_refused = ""
+            self._end(ex, flow, t, R.REFUSED, f"upstream refused the connection; the client got 502 ({message})")
+            return
+        outcome = _outcome(message)
+        if outcome in (R.CLOSED, R.RESET) and "client" not in message.lower():
+            ex.conn.server_cut_stream = True
+        self._end(ex, flow, t, outcome, message)
+
+    @_guarded
+    def done(self) -> None:
+        """mitmdump is stopping: what is still open is open at the end of the capture."""
+        t = self.clock()
+        for ex in list(self._flows.values()):
+            ex.ended = True
+            self._write(R.End(t=t, xid=ex.xid, outcome=R.OPEN_AT_END, detail="proxy stopped"))
+        self._flows.clear()
+        for conn in self._conns.values():
+            self._write(R.ConnEvent(t=t, conn=conn.cid, event="open-at-end", client=conn.client, server=conn.server))
+        self._conns.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._writer = None
+
+
+def _headers(items: Iterable[tuple[str, str]]) -> R.Headers:
+    return tuple((str(k), str(v)) for k, v in items)

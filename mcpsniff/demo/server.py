@@ -1,0 +1,119 @@
+"""The demo's MCP server: four namespaces on one port, each a stateful FastMCP server.
+
+``python -m mcpsniff.demo.server --port 5076`` serves ``/tasks/mcp``,
+``/dev-agents/mcp``, ``/sprint/mcp`` and ``/ci-infra/mcp`` behind uvicorn until
+SIGTERM or Ctrl-C, and prints ``ready <port> <boot>`` on stdout once it accepts
+connections (the orchestrator waits for that line instead of probing the port,
+which would add connections to the capture).  Every start has a new ``boot`` id
+and no sessions, so a restart makes every old session id unknown (404), as with
+any real server process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import sys
+from collections.abc import AsyncIterator
+
+import uvicorn
+from mcp.server.fastmcp import Context, FastMCP
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from . import NAMESPACES
+
+HOST = "127.0.0.1"
+
+# A few namespace-specific tools (name -> canned answer), on top of ping and work.
+_EXTRA_TOOLS: dict[str, dict[str, str]] = {
+    "tasks": {"list_tasks": "3 open tasks", "next_task": "write the release notes"},
+    "dev-agents": {"list_agents": "planner, coder, reviewer", "agent_status": "all agents idle"},
+    "sprint": {"sprint_status": "day 6 of 10, 21 points left", "burndown": "on track"},
+    "ci-infra": {"pipeline_status": "main: green", "runners": "4 runners online"},
+}
+
+
+def namespace_server(ns: str, boot: str) -> FastMCP:
+    """One stateful MCP server (the SDK's session manager keeps a session per client)."""
+    srv = FastMCP(f"demo-{ns}", host=HOST, stateless_http=False, log_level="WARNING")
+
+    @srv.tool()
+    async def ping() -> str:
+        """Answer with the namespace and the boot id of this server process."""
+        return f"{ns} pong boot={boot}"
+
+    @srv.tool()
+    async def work(steps: int, ctx: Context) -> str:
+        """Do a small job, sending a log and a progress notification per step on the SSE stream."""
+        steps = max(1, min(steps, 5))
+        for i in range(steps):
+            await ctx.info(f"{ns}: step {i + 1}/{steps}")
+            await ctx.report_progress(i + 1, steps)
+            await asyncio.sleep(0.01)
+        return f"{ns} did {steps} steps"
+
+    for name, answer in _EXTRA_TOOLS.get(ns, {}).items():
+        srv.add_tool(_canned(answer), name=name, description=f"{ns}: {name.replace('_', ' ')}")
+    return srv
+
+
+def _canned(answer: str):  # type: ignore[no-untyped-def]
+    async def tool() -> str:
+        return answer
+
+    return tool
+
+
+def build_app(namespaces: tuple[str, ...] = NAMESPACES, boot: str = "") -> Starlette:
+    """All namespaces mounted at ``/<ns>`` (endpoint ``/<ns>/mcp``) on one Starlette app.
+
+    Starlette does not run the lifespans of mounted apps, so the parent's lifespan
+    runs every namespace's session manager.
+    """
+    servers = [namespace_server(ns, boot) for ns in namespaces]
+    mounts = [Mount(f"/{ns}", app=srv.streamable_http_app()) for ns, srv in zip(namespaces, servers)]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for srv in servers:
+                await stack.enter_async_context(srv.session_manager.run())
+            yield
+
+    return Starlette(routes=mounts, lifespan=lifespan)
+
+
+async def serve(port: int, namespaces: tuple[str, ...] = NAMESPACES) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn's handlers); say ``ready`` once listening."""
+    boot = secrets.token_hex(4)
+    config = uvicorn.Config(
+        build_app(namespaces, boot),
+        host=HOST,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,  # open SSE streams would otherwise hold the shutdown
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        print(f"ready {port} {boot}", flush=True)
+    await task
+    if not server.started:
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the demo's four MCP namespaces on one port until SIGTERM/Ctrl-C.")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ns", action="append", default=[], help="namespace (repeatable; default: all four)")
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.port, tuple(args.ns) or NAMESPACES))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The terminal report: one row per namespace, then why each stalled namespace stalled."""
+
+from __future__ import annotations
+
+import textwrap
+
+import click
+
+from ..analysis.model import REBOUND, STALLED, UNKNOWN, Analysis, NamespaceLifecycle
+
+COLORS = {REBOUND: "green", STALLED: "red", UNKNOWN: "yellow"}
+COLUMNS = ("namespace", "verdict", "sessions", "server back", "first try after", "stall point")
+
+
+def _rel(t: float | None, t0: float) -> str:
+    return "-" if t is None else f"+{t - t0:.2f}s"
+
+
+def _row(ns: NamespaceLifecycle, analysis: Analysis) -> tuple[str, ...]:
+    d = ns.diagnosis
+    back = next((w.t_back for w in reversed(analysis.restarts) if w.t_back is not None and w.t_down > ns.exchanges[0].t), None) if ns.exchanges else None
+    if back is None:
+        first_try = "-"
+    elif d.t_first_try_after_back is None:
+        first_try = "never"
+    else:
+        first_try = f"+{d.t_first_try_after_back - back:.2f}s"
+    if d.stall_point is not None:
+        stall = f"{d.stall_point.describe(analysis.t0)}  [{d.signature}]"
+    elif d.verdict == STALLED:
+        stall = f"[{d.signature}]"
+    elif d.verdict == UNKNOWN and d.missing:
+        stall = f"unknown: {d.missing}"
+    else:
+        stall = "-"
+    return (ns.name, d.verdict, str(len(ns.generations)), _rel(back, analysis.t0), first_try, stall)
+
+
+def render_text(analysis: Analysis, color: bool = False) -> str:
+    """The table, the restart windows, details for stalled/unknown namespaces and warnings."""
+    rows = [_row(ns, analysis) for ns in analysis.namespaces]
+    widths = [max([len(COLUMNS[i])] + [len(r[i]) for r in rows]) for i in range(len(COLUMNS) - 1)]
+    lines = []
+
+    def fmt(cells: tuple[str, ...], verdict: str | None = None) -> str:
+        parts = [c.ljust(w) for c, w in zip(cells, widths)]
+        if verdict and color and verdict in COLORS:
+            parts[1] = click.style(parts[1], fg=COLORS[verdict], bold=verdict == STALLED)
+        return "  ".join(parts + [cells[-1]]).rstrip()
+
+    lines.append(fmt(COLUMNS))
+    for row in rows:
+        lines.append(fmt(row, row[1]))
+    if not rows:
+        lines.append("(no MCP traffic found)")
+    for w in analysis.restarts:
+        back = f"back at {_rel(w.t_back, analysis.t0)}" if w.t_back is not None else "not back before the capture ends"
+        lines.append("")
+        lines.append(f"server restart: down from {_rel(w.t_down, analysis.t0)}, {back}; " + "; ".join(w.evidence))
+    for ns in analysis.namespaces:
+        d = ns.diagnosis
+        if d.verdict not in (STALLED, UNKNOWN) and not d.findings:
+            continue
+        lines.append("")
+        title = f"{ns.name}: {d.verdict}" + (f" [{d.signature}]" if d.signature else "")
+        lines.append(click.style(title, bold=True) if color else title)
+        if d.explanation:
+            lines.extend(textwrap.wrap(d.explanation, 100, initial_indent="  ", subsequent_indent="  "))
+        for item in d.evidence:
+            lines.append(f"  - {item}")
+        if d.attempt_gaps:
+            match = f" ({d.schedule_match})" if d.schedule_match else ""
+            lines.append(f"  - attempt gaps: {', '.join(f'{g:.2f}s' for g in d.attempt_gaps[:12])}{match}")
+        for finding in d.findings:
+            lines.append(f"  - finding: {finding}")
+        if d.missing:
+            lines.append(f"  - missing evidence: {d.missing}")
+        if d.advice:
+            lines.append(f"  advice: {d.advice}")
+    if analysis.warnings:
+        lines.append("")
+        shown = analysis.warnings[:20]
+        lines.extend(f"warning: {w}" for w in shown)
+        if len(analysis.warnings) > len(shown):
+            lines.append(f"warning: ... and {len(analysis.warnings) - len(shown)} more (see --format json)")
+    return "\n".join(lines)

@@ -1,0 +1,406 @@
+"""Incremental HTTP/1.1 parsing of one direction of a passively captured connection.
+
+Sans-IO: ``Http1Parser.feed(data, t, frame)`` returns the events those bytes
+completed: a head (``RequestHead``/``ResponseHead``), ``BodyPiece``s as body bytes
+arrive (each with the time and frame of the packet that carried it, so SSE timing
+survives), then ``MessageEnd``.  Broken input gives one ``ParseError`` and the
+parser skips to the next line that looks like a message start.
+
+Hand-written rather than h11 because it is ~6x faster on real MCP traffic
+(see benchmarks/bench_http1.py) and a sniffer must be lenient where h11 is strict:
+bare-LF line ends, resynchronisation after garbage, responses it never saw the
+request of.  Framing follows RFC 9112 section 6.3.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+
+Headers = tuple[tuple[str, str], ...]
+
+MAX_HEAD = 65536  # bytes: a longer head is an error
+_MAX_LINE = 4096  # bytes: a chunk-size line or partial line kept while resynchronising
+
+# parser states
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE, _RESYNC, _DEAD = range(9)
+# framing of a body, besides a length >= 0
+_CHUNKED, _CLOSE, _SWITCH = -1, -2, -3
+
+_REQUEST_START = re.compile(rb"(?m)^[A-Z]{3,12} [^ \r\n]+ HTTP/1\.\d\r?$")
+_RESPONSE_START = re.compile(rb"(?m)^HTTP/1\.\d \d\d\d(?=[ \r\n])")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """Request line and headers; ``t``/``frame`` are those of the message's first byte."""
+
+    method: str
+    target: str
+    version: str
+    headers: Headers
+    t: float
+    frame: int | None
+    content_type: str = ""  # media type, lower case, without parameters
+    content_encoding: str = ""  # lower case
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    """Status line and headers.  ``method`` is that of the request it answers (None: unknown)."""
+
+    status: int
+    reason: str
+    version: str
+    headers: Headers
+    t: float
+    frame: int | None
+    method: str | None
+    has_body: bool
+    content_type: str = ""
+    content_encoding: str = ""
+
+
+@dataclass(slots=True)
+class BodyPiece:
+    """Body bytes (chunked framing removed) from the packet at ``t``/``frame``."""
+
+    data: bytes
+    t: float
+    frame: int | None
+
+
+@dataclass(slots=True)
+class MessageEnd:
+    """The current message is complete."""
+
+    t: float
+    frame: int | None
+
+
+@dataclass(slots=True)
+class ParseError:
+    """Unparseable bytes (one line). ``in_body``: the message whose head was emitted is broken."""
+
+    message: str
+    t: float
+    frame: int | None
+    in_body: bool = False
+
+
+HttpEvent = RequestHead | ResponseHead | BodyPiece | MessageEnd | ParseError
+
+
+def preview(data: bytes, limit: int = 24) -> str:
+    """Quoted, escaped start of some bytes for a one-line message: '\\x16\\x03\\x01...'."""
+    text = data[:limit].decode("latin-1").encode("unicode_escape").decode("ascii").replace("'", "\\'")
+    return f"'{text}...'" if len(data) > limit else f"'{text}'"
+
+
+def _content_length(value: str) -> int:
+    """Content-Length value (a list of equal values is allowed) or -1."""
+    if value.isascii() and value.isdigit():
+        return int(value)
+    values = {v.strip() for v in value.split(",")}
+    if len(values) == 1:
+        (single,) = values
+        if single.isascii() and single.isdigit():
+            return int(single)
+    return -1
+
+
+class Http1Parser:
+    """Parses one direction: client bytes (``requests=True``) or server bytes.
+
+    The response side must know the request methods, in order (a HEAD response has no
+    body): call ``expect(method)`` for every request head; final responses consume
+    them FIFO from ``methods``.  ``resync=True`` starts by looking for a message start
+    (for connections picked up mid-stream).
+    """
+
+    __slots__ = ("requests", "max_head", "methods", "_state", "_buf", "_remaining", "_since", "_since_frame", "_method")
+
+    def __init__(self, requests: bool, *, max_head: int = MAX_HEAD, resync: bool = False) -> None:
+        self.requests = requests
+        self.max_head = max_head
+        self.methods: deque[str] = deque()
+        self._state = _RESYNC if resync else _HEAD
+        self._buf = b""  # unconsumed bytes (partial head or line)
+        self._remaining = 0  # body or chunk bytes still expected
+        self._since: float | None = None  # time of the first byte of the message in progress
+        self._since_frame: int | None = None
+        self._method: str | None = None  # request method of the response in progress
+
+    def expect(self, method: str) -> None:
+        """Tell the response parser that a request with this method was sent."""
+        self.methods.append(method)
+
+    @property
+    def pending_since(self) -> float | None:
+        """Time of the first byte of the message in progress (None between messages)."""
+        return self._since
+
+    @property
+    def in_body(self) -> bool:
+        """A head was emitted and its message is not complete yet."""
+        return _LENGTH <= self._state <= _UNTIL_CLOSE
+
+    @property
+    def dead(self) -> bool:
+        return self._state == _DEAD
+
+    def stop(self) -> None:
+        """Ignore everything from now on (protocol switched, not HTTP, ...)."""
+        self._state = _DEAD
+        self._buf = b""
+        self._since = None
+
+    def lost(self) -> None:
+        """Bytes were lost: drop the message in progress and look for the next start."""
+        if self._state != _DEAD:
+            self._state = _RESYNC
+            self._buf = b""
+            self._since = None
+
+    def eof(self, t: float, frame: int | None = None) -> list[HttpEvent]:
+        """The sender closed its side: ends a close-delimited body (nothing else)."""
+        if self._state == _UNTIL_CLOSE:
+            self._state = _HEAD
+            self._since = None
+            return [MessageEnd(t, frame)]
+        return []
+
+    def feed(self, data: bytes, t: float, frame: int | None = None) -> list[HttpEvent]:
+        """Parse the next in-order bytes of this direction."""
+        out: list[HttpEvent] = []
+        if self._state == _DEAD or not data:
+            return out
+        if self._buf:
+            buf = self._buf + data
+            self._buf = b""
+        else:
+            buf = data
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            state = self._state
+            if state == _HEAD:
+                pos = self._head(buf, pos, t, frame, out)
+            elif state == _LENGTH or state == _CHUNK_DATA:
+                take = self._remaining if self._remaining < n - pos else n - pos
+                out.append(BodyPiece(buf[pos : pos + take] if pos or take < n else buf, t, frame))
+                pos += take
+                self._remaining -= take
+                if not self._remaining:
+                    if state == _LENGTH:
+                        self._end(out, t, frame)
+                    else:
+                        self._state = _CHUNK_END
+            elif state == _CHUNK_SIZE:
+                pos = self._chunk_size(buf, pos, t, frame, out)
+            elif state == _CHUNK_END:
+                if buf.startswith(b"\r\n", pos):
+                    pos += 2
+                elif buf[pos] == 10:
+                    pos += 1
+                elif n - pos == 1 and buf[pos] == 13:
+                    self._buf = buf[pos:]
+                    break
+                else:
+                    pos = self._error(f"no CRLF after chunk data: {preview(buf[pos:pos + 8])}", buf, pos, t, frame, out)
+                    continue
+                self._state = _CHUNK_SIZE
+            elif state == _TRAILER:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if n - pos > self.max_head:
+                        pos = self._error("trailer section too long", buf, pos, t, frame, out)
+                        continue
+                    self._buf = buf[pos:]
+                    break
+                empty = nl == pos or (nl == pos + 1 and buf[pos] == 13)
+                pos = nl + 1
+                if empty:
+                    self._end(out, t, frame)
+            elif state == _UNTIL_CLOSE:
+                out.append(BodyPiece(buf[pos:] if pos else buf, t, frame))
+                pos = n
+            elif state == _RESYNC:
+                pos = self._resync(buf, pos)
+            else:  # _DEAD
+                break
+        return out
+
+    # --- states -----------------------------------------------------------------
+
+    def _end(self, out: list[HttpEvent], t: float, frame: int | None) -> None:
+        out.append(MessageEnd(t, frame))
+        self._state = _HEAD
+        self._since = None
+
+    def _error(self, message: str, buf: bytes, pos: int, t: float, frame: int | None, out: list[HttpEvent]) -> int:
+        """Report, then resynchronise from the byte after ``pos``."""
+        out.append(ParseError(message, t, frame, _LENGTH <= self._state <= _UNTIL_CLOSE))
+        self._state = _RESYNC
+        self._since = None
+        return self._resync(buf, pos + 1)
+
+    def _resync(self, buf: bytes, pos: int) -> int:
+        """Skip to the next line that looks like a message start."""
+        match = (_REQUEST_START if self.requests else _RESPONSE_START).search(buf, pos)
+        if match is not None:
+            self._state = _HEAD
+            return match.start()
+        nl = buf.rfind(b"\n", pos) + 1
+        start = max(nl, pos)
+        if len(buf) - start <= _MAX_LINE:
+            self._buf = buf[start:]  # maybe the beginning of a start line
+        return len(buf)
+
+    def _head(self, buf: bytes, pos: int, t: float, frame: int | None, out: list[HttpEvent]) -> int:
+        n = len(buf)
+        while pos < n and buf[pos] in b"\r\n":  # empty lines between messages are allowed
+            pos += 1
+        if pos == n:
+            return n
+        if self._since is None:
+            self._since = t
+            self._since_frame = frame
+        crlf = buf.find(b"\n\r\n", pos)
+        lf = buf.find(b"\n\n", pos, crlf + 1 if crlf >= 0 else n)
+        if lf >= 0:
+            end, body = lf, lf + 2
+        elif crlf >= 0:
+            end, body = crlf, crlf + 3
+        else:
+            bad = self._bad_start(buf, pos)
+            if bad:
+                return self._error(bad, buf, pos, t, frame, out)
+            if n - pos > self.max_head:
+                what = "request" if self.requests else "response"
+                return self._error(f"{what} head larger than {self.max_head} bytes", buf, pos, t, frame, out)
+            self._buf = buf[pos:]
+            return n
+        if end - pos > self.max_head:
+            what = "request" if self.requests else "response"
+            return self._error(f"{what} head larger than {self.max_head} bytes", buf, pos, t, frame, out)
+        if buf[end - 1] == 13:
+            end -= 1
+        text = buf[pos:end].decode("latin-1")
+        lines = text.split("\r\n")
+        if text.count("\n") != len(lines) - 1:  # bare LF somewhere
+            lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+        head = self._parse_head(lines)
+        if isinstance(head, str):
+            return self._error(head, buf, pos, t, frame, out)
+        event, framing = head
+        out.append(event)
+        if framing > 0:
+            self._state = _LENGTH
+            self._remaining = framing
+        elif framing == 0:
+            self._end(out, t, frame)
+        elif framing == _CHUNKED:
+            self._state = _CHUNK_SIZE
+        elif framing == _CLOSE:
+            self._state = _UNTIL_CLOSE
+        else:  # _SWITCH: the connection now speaks another protocol
+            self._end(out, t, frame)
+            self.stop()
+            return n
+        return body
+
+    def _bad_start(self, buf: bytes, pos: int) -> str:
+        """Why the (incomplete) head at ``pos`` cannot be an HTTP/1 start line, or ""."""
+        if self.requests:
+            sp = buf.find(b" ", pos, pos + 13)
+            token = buf[pos:sp] if sp >= 0 else buf[pos : pos + 13]
+            if (sp < 0 and len(token) > 12) or not (token.isalpha() and token.isupper()):
+                return f"not an HTTP request: {preview(buf[pos:])}"
+        else:
+            prefix = buf[pos : pos + 5]
+            if not b"HTTP/".startswith(prefix):
+                return f"not an HTTP response: {preview(buf[pos:])}"
+        return ""
+
+    def _parse_head(self, lines: list[str]) -> tuple[HttpEvent, int] | str:
+        """Start line and headers -> (head event, framing) or a one-line error."""
+        line = lines[0]
+        if self.requests:
+            parts = line.split(" ")
+            if len(parts) != 3:
+                parts = line.split()
+            if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not (parts[0].isalpha() and parts[0].isupper()):
+                return f"bad request line {preview(line.encode('latin-1'), 60)}"
+        else:
+            version, _, rest = line.partition(" ")
+            code = rest[:3]
+            if not (version.startswith("HTTP/1.") and code.isascii() and code.isdigit() and rest[3:4] in ("", " ")):
+                return f"bad status line {preview(line.encode('latin-1'), 60)}"
+        headers: list[tuple[str, str]] = []
+        length = -1
+        chunked = False
+        coding = ""
+        ctype = cenc = ""
+        for hline in lines[1:]:
+            if hline[:1] in (" ", "\t") and hline and headers:  # obsolete line folding
+                name, value = headers[-1]
+                headers[-1] = (name, f"{value} {hline.strip()}")
+                continue
+            name, sep, value = hline.partition(":")
+            if not sep or not name or " " in name or "\t" in name:
+                return f"bad header line {preview(hline.encode('latin-1'), 60)}"
+            value = value.strip(" \t")
+            headers.append((name, value))
+            size = len(name)
+            if size == 14 and name.lower() == "content-length":
+                value_length = _content_length(value)
+                if value_length < 0 or (length >= 0 and value_length != length):
+                    return f"bad Content-Length {preview(value.encode('latin-1'), 40)}"
+                length = value_length
+            elif size == 17 and name.lower() == "transfer-encoding":
+                coding = value.rsplit(",", 1)[-1].strip().lower()
+                chunked = coding == "chunked"
+            elif size == 12 and name.lower() == "content-type":
+                ctype = value.split(";", 1)[0].strip().lower()
+            elif size == 16 and name.lower() == "content-encoding":
+                cenc = value.strip().lower()
+        since, since_frame = self._since if self._since is not None else 0.0, self._since_frame
+        if self.requests:
+            event: HttpEvent = RequestHead(parts[0], parts[1], parts[2], tuple(headers), since, since_frame, ctype, cenc)
+            if chunked:
+                return event, _CHUNKED
+            if coding:
+                return f"unsupported Transfer-Encoding {coding!r} in a request"
+            return event, max(length, 0)
+        status = int(code)
+        method = self.methods.popleft() if (status >= 200 or status == 101) and self.methods else None
+        switch = status == 101 or (method == "CONNECT" and status < 300)
+        has_body = not (status < 200 or status in (204, 304) or method == "HEAD" or switch)
+        event = ResponseHead(status, rest[4:], version, tuple(headers), since, since_frame, method, has_body, ctype, cenc)
+        if switch:
+            return event, _SWITCH
+        if not has_body:
+            return event, 0
+        if chunked:
+            return event, _CHUNKED
+        if coding or length < 0:
+            return event, _CLOSE
+        return event, length
+
+    def _chunk_size(self, buf: bytes, pos: int, t: float, frame: int | None, out: list[HttpEvent]) -> int:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) - pos > _MAX_LINE:
+                return self._error("chunk size line too long", buf, pos, t, frame, out)
+            self._buf = buf[pos:]
+            return len(buf)
+        line = buf[pos:nl]
+        size = line.split(b";", 1)[0].strip()
+        if _HEX.fullmatch(size) is None:
+            return self._error(f"bad chunk size {preview(line.rstrip(), 16)}", buf, pos, t, frame, out)
+        self._remaining = int(size, 16)
+        self._state = _CHUNK_DATA if self._remaining else _TRAILER
+        return nl + 1

@@ -1,0 +1,87 @@
+"""Frames -> records: packet decoding, TCP reassembly and HTTP assembly chained.
+
+Pure: the caller supplies the frames (``capture/pcap.py`` reads them from a file,
+tests from lists) and gets the records that ``analysis`` reads.  The loop is the hot
+path of ``mcpsniff analyze``: keep it flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ..records import CaptureWarning, Record
+from .packet import LINK_NAMES, PacketDecoder
+from .tcp import TcpReassembler
+
+Frame = tuple[float, int, int, bytes]  # (timestamp, 1-based frame number, link type, frame bytes)
+
+
+@dataclass
+class PipelineStats:
+    """What the pipeline saw, for ``--stats``-style output; filled in as frames are consumed."""
+
+    packets: int = 0  # frames read
+    tcp_packets: int = 0  # TCP segments kept (after the port filter)
+    skipped: int = 0  # frames not kept: not TCP, other ports, fragments, unreadable
+    fragments: int = 0  # non-first IP fragments (skipped)
+    malformed: int = 0  # frames whose headers could not be read
+    unsupported_links: dict[int, int] = field(default_factory=dict)  # link type -> frames
+    duplicates: int = 0  # identical copies dropped (Linux `lo` AF_PACKET shows packets twice)
+    retransmitted: int = 0  # segments that brought no new bytes
+    gaps: int = 0  # holes in byte streams (bytes missing from the capture)
+    lost_bytes: int = 0
+    connections: int = 0  # TCP connections (opened or refused)
+    unanswered_syns: int = 0
+    last_t: float | None = None  # timestamp of the last frame
+
+
+def records_from_frames(frames: Iterable[Frame], ports: Collection[int] | None = None, stats: PipelineStats | None = None) -> Iterator[Record]:
+    """Decode, reassemble and assemble HTTP exchanges; yield records in capture order.
+
+    ``ports``: keep only TCP traffic to or from one of these ports (and use them to
+    tell the server side of connections picked up mid-stream).
+    """
+    from .exchanges import HttpAssembler  # imported here so the layers below can be used alone
+
+    st = stats if stats is not None else PipelineStats()
+    port_set = frozenset(ports) if ports else None
+    decoder = PacketDecoder()
+    tcp = TcpReassembler(server_ports=port_set)
+    http = HttpAssembler()
+    decode, feed, hfeed = decoder.decode, tcp.feed, http.feed
+    packets = kept = 0
+    t = 0.0
+    have_t = False
+    try:
+        for t, frame, linktype, data in frames:
+            packets += 1
+            seg = decode(linktype, data)
+            if seg is None or (port_set is not None and seg[2] not in port_set and seg[3] not in port_set):
+                continue
+            kept += 1
+            for event in feed(t, frame, seg):
+                records = hfeed(event)
+                if records:
+                    yield from records
+        have_t = packets > 0
+        for event in tcp.finish(t):
+            yield from hfeed(event)
+        yield from http.finish()
+        yield from _warnings(decoder, t if have_t else None)
+    finally:
+        st.packets, st.tcp_packets, st.skipped = packets, kept, packets - kept
+        st.fragments, st.malformed, st.unsupported_links = decoder.fragments, decoder.malformed, dict(decoder.unsupported_links)
+        st.duplicates, st.retransmitted, st.gaps, st.lost_bytes = tcp.duplicates, tcp.retransmitted, tcp.gaps, tcp.lost_bytes
+        st.connections, st.unanswered_syns = tcp.connections, tcp.unanswered_syns
+        st.last_t = t if packets else None
+
+
+def _warnings(decoder: PacketDecoder, t: float | None) -> Iterator[CaptureWarning]:
+    """Say once, at the end, what was skipped and why."""
+    if decoder.fragments:
+        yield CaptureWarning(t, f"{decoder.fragments} non-first IP fragment(s) skipped: TCP inside fragmented IP packets is not reassembled")
+    if decoder.malformed:
+        yield CaptureWarning(t, f"{decoder.malformed} frame(s) with unreadable link/IP/TCP headers skipped")
+    for linktype, count in sorted(decoder.unsupported_links.items()):
+        yield CaptureWarning(t, f"{count} frame(s) of unsupported link type {linktype} skipped (supported: {', '.join(sorted(set(LINK_NAMES.values())))})")

@@ -1,0 +1,410 @@
+"""TCP reassembly: decoded segments -> ordered byte streams and connection facts.
+
+Pure and incremental: ``TcpReassembler.feed(t, frame, segment)`` returns the events
+that segment caused (see ``tcpevents``), ``finish(t)`` those of the capture's end.
+
+Per connection and direction bytes come out in sequence order, once: retransmissions
+and overlaps are trimmed, out-of-order segments wait (keeping their own timestamps)
+until the hole before them fills.  A hole that cannot fill becomes a ``TcpGap``:
+when the receiver has acknowledged the missing bytes (they were lost by the capture,
+not by the network) after ``ACKED_HOLE_WAIT`` s of capture time, when nothing filled it
+for ``HOLE_WAIT`` s, when the buffer of a direction passes ``MAX_PENDING`` bytes, or
+when the connection ends.  Memory is bounded by the open connections: closed ones
+are forgotten (a short tombstone keeps their late packets from looking like new
+mid-stream connections).
+"""
+
+from __future__ import annotations
+
+from .packet import ACK, FIN, RST, SYN, Segment, endpoint
+from .tcpevents import TcpClosed, TcpData, TcpEvent, TcpGap, TcpOpenAtEnd, TcpOpened, TcpRefused, TcpReset
+
+ACKED_HOLE_WAIT = 0.5  # s: the receiver has the bytes, only capture reordering could still bring them
+HOLE_WAIT = 10.0  # s: a real retransmission takes longer than this only on a dying connection
+MAX_PENDING = 1 << 20  # bytes buffered out of order per direction before giving up on the hole
+DUP_WINDOW = 0.005  # s: Linux `lo` AF_PACKET copies of one packet arrive microseconds apart
+DEAD_TTL = 120.0  # s: how long a closed 4-tuple swallows late packets (about 2 MSL)
+DEAD_MAX = 65536  # tombstones kept at most
+SYN_TTL = 120.0  # s: an unanswered SYN is forgotten after this
+SWEEP_EVERY = 0.1  # s of capture time between checks of waiting holes
+
+_M = 0xFFFFFFFF
+HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
+
+Key = tuple[bytes, int, bytes, int]  # src, sport, dst, dport
+
+
+def _rel(seq: int, base: int) -> int:
+    """Signed distance seq - base in 32-bit sequence space."""
+    d = (seq - base) & _M
+    return d - 0x100000000 if d & 0x80000000 else d
+
+
+class _Dir:
+    """One direction of a connection."""
+
+    __slots__ = ("next", "pending", "pending_bytes", "hole_since", "acked", "fin_done", "sig", "sig_t")
+
+    def __init__(self) -> None:
+        self.next: int | None = None  # sequence number of the next byte to deliver
+        self.pending: dict[int, tuple[float, int, bytes, bool]] = {}  # seq -> (t, frame, data, fin)
+        self.pending_bytes = 0
+        self.hole_since = 0.0
+        self.acked: int | None = None  # highest ACK from the peer while a hole waits
+        self.fin_done = False
+        self.sig: tuple[int, int, int, bytes] | None = None  # last segment, to spot `lo` duplicates
+        self.sig_t = 0.0
+
+
+class _Conn:
+    __slots__ = ("cid", "ckey", "skey", "c2s", "s2c", "opened", "syn_isn", "synack", "decided", "first_t", "first_frame", "mid_stream")
+
+    def __init__(self, ckey: Key, t: float, frame: int) -> None:
+        self.cid = ""  # handed out when the first event is emitted
+        self.ckey = ckey  # key of the client->server direction
+        self.skey: Key = (ckey[2], ckey[3], ckey[0], ckey[1])
+        self.c2s = _Dir()
+        self.s2c = _Dir()
+        self.opened = False  # TcpOpened emitted
+        self.syn_isn: int | None = None  # client's ISN when its SYN was seen
+        self.synack = False
+        self.decided = True  # client/server roles final (mid-stream guesses may still flip)
+        self.first_t = t
+        self.first_frame = frame
+        self.mid_stream = False
+
+    @property
+    def client(self) -> str:
+        return endpoint(self.ckey[0], self.ckey[1])
+
+    @property
+    def server(self) -> str:
+        return endpoint(self.ckey[2], self.ckey[3])
+
+
+class TcpReassembler:
+    """Turns TCP segments into per-connection, per-direction ordered events.
+
+    ``server_ports`` (optional) helps name the client of a connection picked up
+    mid-stream when its first bytes do not give it away.  Counters (``duplicates``,
+    ``retransmitted``, ``gaps``, ``lost_bytes``, ``late``, ``unanswered_syns``,
+    ``connections``) are for statistics.
+    """
+
+    def __init__(self, server_ports: frozenset[int] | set[int] | None = None) -> None:
+        self._server_ports = frozenset(server_ports or ())
+        # both directions' keys -> (conn, this direction, the other direction, from_client)
+        self._conns: dict[Key, tuple[_Conn, _Dir, _Dir, bool]] = {}
+        self._dead: dict[Key, tuple[float, tuple[int, int, int, bytes] | None]] = {}  # key -> (t, last sig)
+        self._holey: set[_Conn] = set()
+        self._next_sweep = 0.0
+        self._next_syn_sweep = 0.0
+        self._ids = 0
+        self.connections = 0
+        self.duplicates = 0
+        self.retransmitted = 0  # segments whose bytes had all been delivered already
+        self.gaps = 0
+        self.lost_bytes = 0
+        self.late = 0  # packets of an already closed connection
+        self.unanswered_syns = 0
+
+    # ----------------------------------------------------------------- feeding
+    def feed(self, t: float, frame: int, seg: Segment) -> list[TcpEvent]:
+        ev: list[TcpEvent] = []
+        if self._holey and t >= self._next_sweep:
+            self._sweep(t, ev)
+        return self._segment(t, frame, seg, ev)
+
+    def _segment(self, t: float, frame: int, seg: Segment, ev: list[TcpEvent]) -> list[TcpEvent]:
+        src, dst, sport, dport, seq, ack, flags, payload = seg
+        key = (src, sport, dst, dport)
+        entry = self._conns.get(key)
+        if entry is None:
+            return self._unknown(t, frame, key, seg, ev)
+        conn, d, peer, from_client = entry
+        sig = (seq, ack, flags, payload)
+        if sig == d.sig and t - d.sig_t <= DUP_WINDOW:
+            self.duplicates += 1
+            return ev
+        d.sig = sig
+        d.sig_t = t
+        if flags & (SYN | RST | FIN):
+            return self._control(t, frame, key, conn, d, peer, from_client, seg, ev)
+        if flags & ACK:
+            if peer.pending:
+                self._note_ack(peer, ack)
+            elif peer.next is None:
+                peer.next = ack
+        if payload:
+            if not conn.opened:
+                self._open_late(t, conn, d, payload, ev)
+                if conn.ckey != key:  # roles flipped
+                    from_client = not from_client
+            self._data(conn, d, from_client, t, frame, seq, payload, False, ev)
+        elif d.next is None:
+            d.next = seq
+        return ev
+
+    def _unknown(self, t: float, frame: int, key: Key, seg: Segment, ev: list[TcpEvent]) -> list[TcpEvent]:
+        """First packet of a 4-tuple we do not track: new connection, or late packet of a closed one."""
+        flags = seg.flags
+        syn = flags & SYN
+        dead = self._dead.get(key)
+        if dead is not None:
+            if not syn or flags & ACK:
+                if dead[1] == (seg.seq, seg.ack, flags, seg.payload) and t - dead[0] <= DUP_WINDOW:
+                    self.duplicates += 1
+                else:
+                    self.late += 1
+                return ev
+            self._forget(key)
+        if flags & RST:  # nothing to reset (for example an RST answering a late packet)
+            self.late += 1
+            return ev
+        if syn and not flags & ACK:  # a SYN: src is the client
+            conn = self._track(key, t, frame)
+            conn.syn_isn = seg.seq
+            conn.c2s.next = (seg.seq + 1) & _M
+            conn.c2s.sig, conn.c2s.sig_t = (seg.seq, seg.ack, flags, seg.payload), t
+            if t >= self._next_syn_sweep:
+                self._expire_syns(t)
+            return ev
+        if syn:  # SYN-ACK whose SYN was not captured: dst is the client
+            conn = self._track((key[2], key[3], key[0], key[1]), t, frame)
+            conn.synack = True
+            conn.s2c.next = (seg.seq + 1) & _M
+            conn.c2s.next = seg.ack
+            conn.s2c.sig, conn.s2c.sig_t = (seg.seq, seg.ack, flags, seg.payload), t
+            self._emit_open(conn, ev)
+            return ev
+        # picked up mid-stream: guess roles now, final once bytes show who speaks HTTP first
+        conn = self._track(key if self._guess_client(key) else (key[2], key[3], key[0], key[1]), t, frame)
+        conn.decided = False
+        conn.mid_stream = True
+        entry = self._conns[key]
+        d, peer = entry[1], entry[2]
+        if flags & ACK:
+            peer.next = seg.ack
+        d.next = seg.seq
+        return self._segment(t, frame, seg, ev) if (seg.payload or flags & FIN) else ev
+
+    def _guess_client(self, key: Key) -> bool:
+        """Is key's source the client?  Server port hint first, else the higher port."""
+        if self._server_ports:
+            if key[3] in self._server_ports:
+                return True
+            if key[1] in self._server_ports:
+                return False
+        return key[1] >= key[3]
+
+    def _track(self, ckey: Key, t: float, frame: int) -> _Conn:
+        conn = _Conn(ckey, t, frame)
+        self._conns[ckey] = (conn, conn.c2s, conn.s2c, True)
+        self._conns[conn.skey] = (conn, conn.s2c, conn.c2s, False)
+        return conn
+
+    def _control(self, t: float, frame: int, key: Key, conn: _Conn, d: _Dir, peer: _Dir, from_client: bool, seg: Segment, ev: list[TcpEvent]) -> list[TcpEvent]:
+        """A segment with SYN, RST or FIN on a tracked connection."""
+        flags, seq = seg.flags, seg.seq
+        if flags & SYN:
+            if not flags & ACK:
+                if from_client and seq == conn.syn_isn:
+                    return ev  # SYN retransmission
+                # a new connection on a reused 4-tuple (its old one ended unseen)
+                self._end(conn, t, ev, None)
+                return self._unknown(t, frame, key, seg, ev)
+            if from_client or conn.synack or not conn.decided:
+                return ev  # SYN-ACK retransmission or nonsense
+            conn.synack = True
+            d.next = (seq + 1) & _M
+            if conn.c2s.next is None:
+                conn.c2s.next = seg.ack
+            if not conn.opened:
+                self._emit_open(conn, ev)
+            return ev
+        if flags & RST:
+            if conn.syn_isn is not None and not conn.synack and not conn.opened:
+                if from_client:  # the client gave up its own attempt
+                    self._forget_conn(conn, t)
+                else:
+                    conn.cid = self._new_id()
+                    ev.append(TcpRefused(conn.cid, conn.first_t, conn.client, conn.server, conn.first_frame))
+                    self._forget_conn(conn, t)
+                return ev
+            if not conn.opened:
+                self._open_late(t, conn, d, b"", ev)
+                from_client = conn.ckey == key
+            self._end(conn, t, ev, TcpReset(conn.cid, t, frame, "client" if from_client else "server"))
+            return ev
+        # FIN (with or without data)
+        if not conn.opened:
+            self._open_late(t, conn, d, seg.payload, ev)
+            from_client = conn.ckey == key
+        if peer.pending and flags & ACK:
+            self._note_ack(peer, seg.ack)
+        self._data(conn, d, from_client, t, frame, seq, seg.payload, True, ev)
+        if conn.c2s.fin_done and conn.s2c.fin_done:
+            self._forget_conn(conn, t)
+        return ev
+
+    # ------------------------------------------------------------ byte streams
+    def _data(self, conn: _Conn, d: _Dir, from_client: bool, t: float, frame: int, seq: int, payload: bytes, fin: bool, ev: list[TcpEvent]) -> None:
+        nxt = d.next
+        if nxt is None:
+            d.next = nxt = seq
+        rel = _rel(seq, nxt)
+        if rel < 0:  # retransmission or overlap: keep only what is new
+            if rel + len(payload) <= 0 and not (fin and rel + len(payload) == 0):
+                if payload or fin:
+                    self.retransmitted += 1
+                return
+            payload = payload[-rel:]
+            rel = 0
+        if rel == 0:
+            if payload:
+                ev.append(TcpData(conn.cid, t, frame, from_client, payload))
+                d.next = (nxt + len(payload)) & _M
+            if fin and not d.fin_done:
+                d.fin_done = True
+                ev.append(TcpClosed(conn.cid, t, frame, "client" if from_client else "server"))
+            if d.pending:
+                self._drain(conn, d, from_client, 0, ev)
+            return
+        # out of order: wait for the hole to fill
+        if d.fin_done:
+            return
+        old = d.pending.get(seq)
+        if old is None or len(payload) > len(old[2]) or (fin and not old[3]):
+            if not d.pending:
+                d.hole_since = t
+                d.acked = None
+                self._holey.add(conn)
+            d.pending[seq] = (t, frame, payload, fin)
+            d.pending_bytes += len(payload) - (len(old[2]) if old else 0)
+            while d.pending_bytes > MAX_PENDING:
+                self._drain(conn, d, from_client, 1, ev)
+
+    def _drain(self, conn: _Conn, d: _Dir, from_client: bool, skip_holes: int, ev: list[TcpEvent]) -> None:
+        """Deliver waiting segments that are now in order; jump over up to ``skip_holes`` holes (as TcpGap)."""
+        pending = d.pending
+        base = d.next if d.next is not None else 0
+        for seq in sorted(pending, key=lambda s: _rel(s, base)):
+            t, frame, data, fin = pending[seq]
+            rel = _rel(seq, d.next)  # type: ignore[arg-type]
+            if rel > 0:
+                if skip_holes <= 0:
+                    d.hole_since = t
+                    break
+                skip_holes -= 1
+                ev.append(TcpGap(conn.cid, t, frame, from_client, rel))
+                self.gaps += 1
+                self.lost_bytes += rel
+                d.next = seq
+                rel = 0
+            del pending[seq]
+            d.pending_bytes -= len(data)
+            if rel + len(data) > 0:
+                ev.append(TcpData(conn.cid, t, frame, from_client, data[-rel:] if rel else data))
+                d.next = (seq + len(data)) & _M
+            elif data:
+                self.retransmitted += 1
+            if fin and not d.fin_done and _rel(seq + len(data), d.next) <= 0:  # type: ignore[arg-type]
+                d.fin_done = True
+                ev.append(TcpClosed(conn.cid, t, frame, "client" if from_client else "server"))
+        if d.fin_done and pending:
+            pending.clear()
+            d.pending_bytes = 0
+        if not (conn.c2s.pending or conn.s2c.pending):
+            self._holey.discard(conn)
+
+    @staticmethod
+    def _note_ack(d: _Dir, ack: int) -> None:
+        if d.acked is None or _rel(ack, d.acked) > 0:
+            d.acked = ack
+
+    def _sweep(self, t: float, ev: list[TcpEvent]) -> None:
+        """Give up on holes that cannot fill any more (see module docstring)."""
+        self._next_sweep = t + SWEEP_EVERY
+        for conn in list(self._holey):
+            for d, from_client in ((conn.c2s, True), (conn.s2c, False)):
+                while d.pending and d.next is not None:
+                    age = t - d.hole_since
+                    acked = d.acked is not None and _rel(d.acked, d.next) > 0
+                    if age < HOLE_WAIT and not (acked and age >= ACKED_HOLE_WAIT):
+                        break
+                    self._drain(conn, d, from_client, 1, ev)
+            if conn.c2s.fin_done and conn.s2c.fin_done:
+                self._forget_conn(conn, t)
+
+    # ---------------------------------------------------------- connection ends
+    def _new_id(self) -> str:
+        self._ids += 1
+        self.connections += 1
+        return f"c{self._ids}"
+
+    def _emit_open(self, conn: _Conn, ev: list[TcpEvent]) -> None:
+        conn.opened = True
+        conn.decided = True
+        conn.cid = self._new_id()
+        ev.append(TcpOpened(conn.cid, conn.first_t, conn.client, conn.server, conn.first_frame, conn.mid_stream))
+
+    def _open_late(self, t: float, conn: _Conn, d: _Dir, payload: bytes, ev: list[TcpEvent]) -> None:
+        """First data/FIN/RST of a connection whose handshake we did not see complete: fix roles, emit TcpOpened."""
+        if not conn.decided and payload:
+            client_speaks = d is conn.c2s
+            if payload.startswith(HTTP_METHODS) and not client_speaks or payload.startswith(b"HTTP/") and client_speaks:
+                self._flip(conn)
+        if conn.syn_isn is None:
+            conn.mid_stream = True
+        self._emit_open(conn, ev)
+
+    def _flip(self, conn: _Conn) -> None:
+        conn.ckey, conn.skey = conn.skey, conn.ckey
+        conn.c2s, conn.s2c = conn.s2c, conn.c2s
+        self._conns[conn.ckey] = (conn, conn.c2s, conn.s2c, True)
+        self._conns[conn.skey] = (conn, conn.s2c, conn.c2s, False)
+
+    def _end(self, conn: _Conn, t: float, ev: list[TcpEvent], last: TcpEvent | None) -> None:
+        """Flush what waits (as gaps), emit ``last`` (or TcpOpenAtEnd), forget the connection."""
+        if conn.opened:
+            for d, from_client in ((conn.c2s, True), (conn.s2c, False)):
+                if d.pending:
+                    self._drain(conn, d, from_client, len(d.pending), ev)
+            ev.append(last if last is not None else TcpOpenAtEnd(conn.cid, t))
+        elif conn.syn_isn is not None and not conn.synack:
+            self.unanswered_syns += 1
+        self._forget_conn(conn, t)
+
+    def _forget_conn(self, conn: _Conn, t: float) -> None:
+        self._holey.discard(conn)
+        dead = self._dead
+        for key, d in ((conn.ckey, conn.c2s), (conn.skey, conn.s2c)):
+            if self._conns.get(key, (None,))[0] is conn:
+                del self._conns[key]
+            dead.pop(key, None)
+            dead[key] = (t, d.sig)
+        while dead:
+            oldest = next(iter(dead))
+            if len(dead) <= DEAD_MAX and dead[oldest][0] > t - DEAD_TTL:
+                break
+            del dead[oldest]
+
+    def _forget(self, key: Key) -> None:
+        self._dead.pop(key, None)
+        self._dead.pop((key[2], key[3], key[0], key[1]), None)
+
+    def _expire_syns(self, t: float) -> None:
+        """Forget SYNs that never got an answer, so a SYN flood cannot grow memory."""
+        self._next_syn_sweep = t + SYN_TTL
+        stale = {e[0] for e in self._conns.values() if not e[0].opened and e[0].syn_isn is not None and not e[0].synack and e[0].first_t < t - SYN_TTL}
+        for conn in stale:
+            self.unanswered_syns += 1
+            self._forget_conn(conn, t)
+
+    def finish(self, t: float) -> list[TcpEvent]:
+        """End of capture: flush waiting bytes as gaps, TcpOpenAtEnd for every open connection."""
+        ev: list[TcpEvent] = []
+        for conn in {e[0] for e in self._conns.values()}:
+            self._end(conn, t, ev, None)
+        ev.sort(key=lambda e: int(e.conn[1:]) if e.conn else 0)
+        return ev

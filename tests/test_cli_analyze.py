@@ -1,0 +1,78 @@
+"""`mcpsniff analyze` end to end: a real subprocess on a real capture, exit codes, JSON schema."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+from click.testing import CliRunner
+
+from mcpsniff.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT / "tests" / "data" / "real"
+SCHEMA = json.loads((ROOT / "schemas" / "analysis.schema.json").read_text())
+
+
+def test_subprocess_reports_the_stalled_namespace() -> None:
+    proc = subprocess.run([sys.executable, "-m", "mcpsniff", "analyze", str(REAL / "one-stale" / "capture.pcap")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    assert "stalled" in rows["sprint"] and "stale-session-loop" in rows["sprint"]
+    for name in ("tasks", "dev-agents", "ci-infra"):
+        assert rows[name].split()[1] == "rebound"
+    assert "Traceback" not in proc.stderr
+
+
+def test_healthy_capture_exits_zero() -> None:
+    result = CliRunner().invoke(main, ["analyze", str(REAL / "healthy-cc" / "capture.pcap")])
+    assert result.exit_code == 0, result.output
+    assert "stalled" not in result.output
+
+
+def test_json_output_validates_against_schema() -> None:
+    result = CliRunner().invoke(main, ["analyze", "--format", "json", str(REAL / "one-stale" / "capture.pcap")])
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    jsonschema.validate(doc, SCHEMA)
+    verdicts = {ns["name"]: ns["diagnosis"]["verdict"] for ns in doc["namespaces"]}
+    assert verdicts == {"tasks": "rebound", "dev-agents": "rebound", "sprint": "stalled", "ci-infra": "rebound"}
+
+
+def test_namespace_filter() -> None:
+    result = CliRunner().invoke(main, ["analyze", "--format", "json", "--namespace", "tasks", str(REAL / "one-stale" / "capture.pcap")])
+    doc = json.loads(result.output)
+    assert [ns["name"] for ns in doc["namespaces"]] == ["tasks"]
+    assert result.exit_code == 0
+
+
+def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "nope.pcap")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("namespaces:\n  - path: '('\n    name: x\n")
+    result = CliRunner().invoke(main, ["analyze", "--config", str(cfg), str(REAL / "one-stale" / "capture.pcap")])
+    assert result.exit_code == 2
+    assert "invalid regular expression" in result.output
+
+
+def test_config_renames_namespaces(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("namespaces:\n  - path: '^/(?P<ns>[^/]+)/mcp$'\n    name: 'lab-{ns}'\n")
+    result = CliRunner().invoke(main, ["analyze", "--format", "json", "--config", str(cfg), str(REAL / "one-stale" / "capture.pcap")])
+    names = {ns["name"] for ns in json.loads(result.output)["namespaces"]}
+    assert names == {"lab-tasks", "lab-dev-agents", "lab-sprint", "lab-ci-infra"}
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for name, command in main.commands.items():
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Example" in result.output, f"`mcpsniff {name} --help` shows no example"
