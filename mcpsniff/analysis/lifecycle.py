@@ -21,7 +21,7 @@ SETUP_METHODS = frozenset({"initialize", "notifications/initialized"})
 MAX_TICKS_COMPACT = 50
 
 
-def classify_error(status: int | None, body: str, messages: list[jsonrpc.Message]) -> tuple[str, str]:
+def classify_error(status: int | None, body: str, messages: tuple[jsonrpc.RpcMessage, ...]) -> tuple[str, str]:
     """Name what a failed response means; the body tells 404s apart (mcp-wire.md)."""
     for msg in messages:
         if msg.kind == "error":
@@ -125,7 +125,7 @@ class LifecycleBuilder:
             del self.conns[rec.conn]  # keep memory bounded by open connections
 
     def _request(self, rec: R.Request) -> None:
-        messages = jsonrpc.parse(rec.body) if rec.body else []
+        messages = jsonrpc.parse(rec.body).messages if rec.body else ()
         session = R.header(rec.headers, "mcp-session-id")
         looks_mcp = bool(messages) or session is not None or rec.method == "GET" and "event-stream" in (R.header(rec.headers, "accept") or "")
         server = rec.server or self.conns[rec.conn].server
@@ -170,16 +170,16 @@ class LifecycleBuilder:
             ex.response_body = rec.body
         if not rec.stream:
             ex.t_end = rec.t_end if rec.t_end is not None else rec.t
-            self._payload(ex, rec.body, jsonrpc.parse(rec.body) if rec.body else [])
+            self._payload(ex, rec.body, jsonrpc.parse(rec.body).messages if rec.body else ())
 
-    def _payload(self, ex: Exchange, body: str, messages: list[jsonrpc.Message]) -> None:
+    def _payload(self, ex: Exchange, body: str, messages: tuple[jsonrpc.RpcMessage, ...]) -> None:
         """Learn what a response body or SSE data says: errors, tool counts."""
         error, detail = classify_error(ex.status, body, messages)
         if error and not ex.error:
             ex.error, ex.error_detail = error, detail
         for msg in messages:
             if msg.kind == "response" and "tools/list" in ex.rpc_methods:
-                count = jsonrpc.tool_count(msg)
+                count = jsonrpc.tool_count(msg.result)
                 if count is not None:
                     ex.tool_count = count
 
@@ -187,7 +187,7 @@ class LifecycleBuilder:
         ex = self.open.get(rec.xid)
         if ex is None:
             return
-        messages = jsonrpc.parse(rec.data) if rec.data else []
+        messages = jsonrpc.parse(rec.data).messages if rec.data else ()
         rpc = ",".join(m.method or m.kind for m in messages) if messages else ("priming" if rec.id is not None else "")
         if not self.compact or len(ex.events) < MAX_TICKS_COMPACT:
             ex.events.append(SseTick(t=rec.t, rpc=rpc, data="" if self.compact else rec.data, id=rec.id, event=rec.event, retry=rec.retry))

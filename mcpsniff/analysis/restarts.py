@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from .model import RestartWindow
 
 CLUSTER_GAP = 30.0  # refusals further apart than this belong to separate restarts
-LEAD_IN = 10.0  # server-side closes this long before the first refusal mark the start
+LEAD_IN = 10.0  # server-side closes (after the last good response) this long before the first refusal mark the start
 
 
 @dataclass
@@ -47,10 +47,10 @@ class RestartTracker:
         if cluster is not None and t == cluster.last:
             return  # the same refusal told twice (connection and exchange records)
         if cluster is None or t - cluster.last > CLUSTER_GAP:
-            closes = [c for c in self._closes.get(server, ()) if t - LEAD_IN <= c <= t]
-            t_down = min(closes, default=t)
-            good = [r for r in self._responses.get(server, ()) if r < t_down]
-            cluster = _Cluster(server, t, t, t_down, max(good, default=None), len(closes))
+            # The server went down after its last good response: its closes since then start the window.
+            last_good = max((r for r in self._responses.get(server, ()) if r <= t), default=None)
+            closes = [c for c in self._closes.get(server, ()) if t - LEAD_IN <= c <= t and (last_good is None or c >= last_good)]
+            cluster = _Cluster(server, t, t, min(closes, default=t), last_good, len(closes))
             self._current[server] = cluster
             self.clusters.append(cluster)
             return
