@@ -83,9 +83,10 @@ def main() -> None:
 @click.option("--namespace", "namespaces", multiple=True, metavar="NS", help="Only report this namespace (repeatable).")
 @click.option("--port", "ports", multiple=True, type=int, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the HTML timeline report here.")
+@click.option("--full", is_flag=True, help="Keep headers, bodies and SSE data of every exchange in --format json (memory grows with the capture).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on for large files on a terminal).")
 @friendly_errors
-def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespaces: tuple[str, ...], ports: tuple[int, ...], html_path: Path | None, progress: bool | None) -> None:
+def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespaces: tuple[str, ...], ports: tuple[int, ...], html_path: Path | None, full: bool, progress: bool | None) -> None:
     """Tell, per namespace, whether its MCP session re-bound after a server restart.
 
     FILES are pcap/pcapng captures (tcpdump, Wireshark, `mcpsniff capture`) or
@@ -104,7 +105,7 @@ def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespa
     from .report.jsondoc import render_json
 
     with progress_bar(list(files), progress) as on_progress:
-        analysis = analyze_files(list(files), config_path=config_path, ports=ports, progress=on_progress, full=html_path is not None or fmt == "json")
+        analysis = analyze_files(list(files), config_path=config_path, ports=ports, progress=on_progress, full=full or html_path is not None)
     if namespaces:
         analysis.namespaces = [ns for ns in analysis.namespaces if ns.name in namespaces]
     if fmt == "json":

@@ -200,9 +200,9 @@ class LifecycleBuilder:
         ex = self.open.pop(rec.xid, None)
         if ex is None:
             return
-        if rec.outcome == R.REFUSED:
-            self.restarts.refused(ex.server, rec.t)
-            self.last_refusal = rec.t
+        if rec.outcome == R.REFUSED:  # proxy path: the attempt's own time marks the refusal
+            self.restarts.refused(ex.server, ex.t)
+            self.last_refusal = ex.t
         ex.outcome = rec.outcome
         if rec.outcome == R.COMPLETE or ex.t_end is None:
             ex.t_end = rec.t
