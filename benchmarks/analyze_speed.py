@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,44 +245,64 @@ def generate(path: Path, packets: int, namespaces: int = 40, restarts: int = 3) 
 
 
 # ---------------------------------------------------------------- measuring
-def run_timed(cmd: list[str], out: Path) -> tuple[float, int, int]:
-    """Run cmd with stdout to ``out``; returns (seconds, exit code, peak RSS in KiB incl. its children)."""
+@dataclass
+class Run:
+    wall: float  # seconds
+    cpu: float  # user + system seconds (the machine is shared: this one is steadier)
+    rss_mib: float  # peak resident set size, children included
+    code: int
+
+
+def run_timed(cmd: list[str], out: Path) -> Run:
+    """Run cmd with stdout to ``out``; wall and CPU time and peak RSS from wait4 (this child only)."""
     errpath = out.with_suffix(".err")
     start = time.perf_counter()
     with out.open("wb") as f, errpath.open("wb") as err:
         proc = subprocess.Popen(cmd, stdout=f, stderr=err, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
+    wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code  # already reaped by wait4
     if code not in (0, 1):
-        print(f"  ! {' '.join(cmd[:4])} ... exited {code}: {errpath.read_text(errors='replace').strip()[-500:]}")
-    return elapsed, code, usage.ru_maxrss
+        print(f"  ! {' '.join(cmd[:5])} ... exited {code}: {errpath.read_text(errors='replace').strip()[-500:]}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code)
 
 
 LAYERS = """
-import sys, time
+import sys
 from pathlib import Path
-from mcpsniff.capture.pcap import _FrameSource
+from mcpsniff.capture.pcap import FrameReader
 from mcpsniff.wire.packet import PacketDecoder
 from mcpsniff.wire.tcp import TcpReassembler
-p = Path(sys.argv[1]); f = p.open('rb')
-src = _FrameSource(f, p.name, f.read(64), p.stat().st_size, None)
-decode = PacketDecoder().decode; tcp = TcpReassembler(); feed = tcp.feed; n = e = 0
-t = 0.0
-for t, num, lt, data in src:
-    seg = decode(lt, data)
-    if seg is not None:
-        e += len(feed(t, num, seg))
-e += len(tcp.finish(t))
-print(e, 'tcp events', file=sys.stderr)
+decode = PacketDecoder().decode; tcp = TcpReassembler(); feed = tcp.feed; events = 0; t = 0.0
+with FrameReader(Path(sys.argv[1])) as frames:
+    for t, num, lt, data in frames:
+        seg = decode(lt, data)
+        if seg is not None:
+            events += len(feed(t, num, seg))
+print(events + len(tcp.finish(t)), "tcp events")
 """
+ANALYZE = ["uv", "run", "--quiet", "mcpsniff", "analyze", "{}", "--format", "json", "--no-progress"]
+LAYERS_CMD = ["uv", "run", "--quiet", "python", "-c", LAYERS, "{}"]
+TSHARK = ["tshark", "-r", "{}", "-Y", "http", "-T", "fields", "-e", "frame.time_epoch", "-e", "http.request.method", "-e", "http.request.uri", "-e", "http.response.code"]
 
 
-def mcpsniff_cmd(path: Path, layers_only: bool) -> list[str]:
-    if layers_only:
-        return ["uv", "run", "--quiet", "python", "-c", LAYERS, str(path)]
-    return ["uv", "run", "--quiet", "mcpsniff", "analyze", str(path), "--format", "json", "--no-progress"]
+def measure(label: str, template: list[str], cap: Path, packets: int, work: Path) -> Run:
+    run = run_timed([cap.as_posix() if a == "{}" else a for a in template], work / (label.split()[0] + ".out"))
+    print(f"{label:38s} {run.wall:7.1f} s wall {packets / run.wall:10,.0f} packets/s   {run.cpu:7.1f} s CPU {packets / run.cpu:10,.0f} packets/s   peak RSS {run.rss_mib:6.0f} MiB")
+    return run
+
+
+def capture_file(work: Path, packets: int, namespaces: int, restarts: int) -> tuple[Path, int]:
+    cap = work / f"bench-{packets}-{namespaces}-{restarts}.pcap"
+    count = cap.with_suffix(".count")
+    if cap.exists() and count.exists():  # kept from an earlier run (--keep)
+        return cap, int(count.read_text())
+    t0 = time.perf_counter()
+    n = generate(cap, packets, namespaces, restarts)
+    count.write_text(str(n))
+    print(f"generated {cap.name}: {n:,} packets, {cap.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s")
+    return cap, n
 
 
 def main() -> None:
@@ -289,35 +310,26 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=1_000_000, help="packets in the capture (default 1,000,000)")
     ap.add_argument("--namespaces", type=int, default=40)
     ap.add_argument("--restarts", type=int, default=3)
-    ap.add_argument("--scale", type=int, default=4, help="also run mcpsniff on a file this many times larger, for memory (0: skip)")
-    ap.add_argument("--layers-only", action="store_true", help="time only packet decoding + TCP reassembly (python -c), not the whole analysis")
+    ap.add_argument("--scale", type=int, default=4, help="also analyze a file this many times larger, to show memory stays flat (0: skip)")
+    ap.add_argument("--layers-only", action="store_true", help="time only reading + packet decoding + TCP reassembly, not `mcpsniff analyze`")
     ap.add_argument("--no-tshark", action="store_true")
-    ap.add_argument("--keep", type=Path, help="directory to keep the generated captures in")
+    ap.add_argument("--keep", type=Path, help="directory to keep (and reuse) the generated captures in")
     args = ap.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="mcpsniff-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        cap = work / f"bench-{args.packets}.pcap"
-        t0 = time.perf_counter()
-        n = generate(cap, args.packets, args.namespaces, args.restarts)
-        print(f"generated {cap.name}: {n:,} packets, {cap.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s")
-
-        label = "mcpsniff layers (decode+tcp)" if args.layers_only else "mcpsniff analyze --format json"
-        sec, _, rss = run_timed(mcpsniff_cmd(cap, args.layers_only), work / "mcpsniff.out")
-        ours = n / sec
-        print(f"{label:34s} {sec:7.1f} s  {ours:10,.0f} packets/s  peak RSS {rss / 1024:6.0f} MiB")
+        cap, n = capture_file(work, args.packets, args.namespaces, args.restarts)
+        layers = measure("mcpsniff read+decode+tcp (python -c)", LAYERS_CMD, cap, n, work)
+        ours = layers if args.layers_only else measure("mcpsniff analyze --format json", ANALYZE, cap, n, work)
         if not args.no_tshark and shutil.which("tshark"):
-            cmd = ["tshark", "-r", str(cap), "-Y", "http", "-T", "fields", "-e", "frame.time_epoch", "-e", "http.request.method", "-e", "http.request.uri", "-e", "http.response.code"]
-            tsec, _, trss = run_timed(cmd, work / "tshark.out")
-            theirs = n / tsec
-            print(f"{'tshark -Y http -T fields':34s} {tsec:7.1f} s  {theirs:10,.0f} packets/s  peak RSS {trss / 1024:6.0f} MiB")
-            print(f"ratio: mcpsniff is {ours / theirs:.1f}x tshark's packets/s (target >= 5x)")
+            theirs = measure("tshark -Y http -T fields", TSHARK, cap, n, work)
+            print(f"ratio (packets/s, mcpsniff / tshark): {theirs.wall / ours.wall:.1f}x wall, {theirs.cpu / ours.cpu:.1f}x CPU (target >= 5x)")
         if args.scale > 1:
-            big = work / f"bench-{args.packets * args.scale}.pcap"
-            m = generate(big, args.packets * args.scale, args.namespaces, args.restarts * args.scale)
-            bsec, _, brss = run_timed(mcpsniff_cmd(big, args.layers_only), work / "mcpsniff-big.out")
-            print(f"{label + f' x{args.scale}':34s} {bsec:7.1f} s  {m / bsec:10,.0f} packets/s  peak RSS {brss / 1024:6.0f} MiB ({m:,} packets; RSS x{brss / rss:.2f} for x{m / n:.1f} packets)")
+            big, m = capture_file(work, args.packets * args.scale, args.namespaces, args.restarts * args.scale)
+            label = f"x{args.scale}: " + ("read+decode+tcp" if args.layers_only else "mcpsniff analyze")
+            run = measure(label, LAYERS_CMD if args.layers_only else ANALYZE, big, m, work)
+            print(f"memory: peak RSS x{run.rss_mib / ours.rss_mib:.2f} for x{m / n:.1f} packets")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

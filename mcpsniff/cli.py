@@ -165,12 +165,13 @@ def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: f
 @click.option("--scenario", type=click.Choice(["healthy", "stale-session", "retries-exhausted", "no-relist", "mixed"]), default="stale-session", show_default=True, help="Which client bugs to play.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), help="Output folder  [default: captures/demo-<time>/]")
 @click.option("--down-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="How long the server stays down.")
-@click.option("--settle-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True, help="How long to record after the server is back.")
+@click.option("--settle-seconds", type=click.FloatRange(min=1), default=40.0, show_default=True, help="How long to record after the server is back.")
 @click.option("--warmup-seconds", type=click.FloatRange(min=0), default=4.0, show_default=True, help="Normal traffic before the restart.")
+@click.option("--call-interval", type=click.FloatRange(min=0.1), default=0.7, show_default=True, help="Seconds between each client's tool calls.")
 @click.option("--iface", default="lo", show_default=True, help="Interface for the live capture.")
 @click.option("--html/--no-html", default=True, show_default=True, help="Also write report.html.")
 @friendly_errors
-def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds: float, warmup_seconds: float, iface: str, html: bool) -> None:
+def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds: float, warmup_seconds: float, call_interval: float, iface: str, html: bool) -> None:
     """Restart a real MCP server under real SDK clients, capture it two ways, diagnose it.
 
     Starts on 127.0.0.1 a server with four namespaces (tasks, dev-agents, sprint,
@@ -197,23 +198,26 @@ def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds
 
     Exit code: 0 nothing stalled, 1 a namespace stalled, 2 setup error.
     """
-    from .demo.run import DemoOptions, Progress, analyze_run, install_sigterm, record, verdict_lines
+    from .demo.run import INTERRUPTS, DemoOptions, Progress, analyze_run, record, verdict_lines
     from .report.text import render_text
 
-    install_sigterm()
+    INTERRUPTS.install()
     say = Progress(sys.stderr)
     try:
-        run = record(DemoOptions(scenario, output, down_seconds, settle_seconds, warmup_seconds, iface), say)
+        run = record(DemoOptions(
+            scenario=scenario, output=output, down_seconds=down_seconds, settle_seconds=settle_seconds,
+            warmup_seconds=warmup_seconds, call_interval=call_interval, iface=iface,
+        ), say)
         say("analyzing the capture")
         analysis, summary = analyze_run(run, html=html)
     except KeyboardInterrupt:
         click.echo("\nmcpsniff: demo interrupted; every process it started has been stopped", err=True)
         sys.exit(130)
     click.echo(render_text(analysis, color=sys.stdout.isatty()))
-    click.echo(f"\nDemo '{summary['scenario']}' verdicts ({summary['analyzed']}):")
+    click.echo(f"\nDemo '{summary['scenario']}' verdicts ({summary['views'][summary['report_view']]}):")
     click.echo("\n".join(verdict_lines(summary)))
     if not summary["agree"]:
-        click.echo("note: the pcap, run.jsonl and the clients' own log do not all agree (see summary.json)")
+        click.echo("note: the two pcap hops, run.jsonl and the clients' own log do not all agree (see summary.json)")
     click.echo(f"\nFiles in {run.output}/: " + ", ".join(summary["files"].values()) + ", summary.json")
     sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
 
@@ -308,3 +312,176 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
     analysis = analyze_files([output], config=config)
     click.echo(render_text(analysis, color=sys.stdout.isatty()))
     sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
+
+
+# --- CI gate and exports (check, ci, export) ---
+
+
+def _gate_rule(require: str | None, within: float | None, config_path: Path | None) -> tuple[Any, Any]:
+    """The config and the gate rule; --within defaults to the config's thresholds.rebind_within."""
+    from .analysis.gate import GateRule, parse_require
+    from .config import load_config
+
+    config = load_config(config_path)
+    return config, GateRule(parse_require(require), within if within is not None else config.thresholds.rebind_within)
+
+
+def _gate_lines(gate: Any) -> list[str]:
+    lines = []
+    for r in gate.results:
+        if not r.checked:
+            lines.append(f"skip  {r.name:<11} {r.verdict} (not named by --require-rebind)")
+        elif r.passed:
+            how = f"rebound {r.rebind_seconds:.2f} s after the server came back" if r.rebind_seconds is not None else r.verdict
+            lines.append(f"pass  {r.name:<11} {how}")
+        else:
+            lines.append(f"FAIL  {r.name:<11} {r.message}")
+    lines += [f"FAIL  {problem}" for problem in gate.problems]
+    lines.append(("gate passed: " if gate.passed else "gate FAILED: ") + gate.rule.describe())
+    return lines
+
+
+_REQUIRE_HELP = "Namespaces that must be proven to rebind: 'all' or a comma list (then 'unknown' fails too; default: only 'stalled' fails)."
+_WITHIN_HELP = "A namespace must rebind within this many seconds after the server came back  [default: thresholds.rebind_within of the config, 60]"
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--require-rebind", "require", metavar="all|NS,...", help=_REQUIRE_HELP)
+@click.option("--within", type=click.FloatRange(min=0), metavar="SECONDS", help=_WITHIN_HELP)
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here (one testcase per namespace).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the gate's verdicts as JSON here.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, thresholds, redaction).")
+@click.option("--port", "ports", multiple=True, type=int, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
+@friendly_errors
+def check(files: tuple[Path, ...], require: str | None, within: float | None, junit_path: Path | None, json_path: Path | None, config_path: Path | None, ports: tuple[int, ...]) -> None:
+    """Gate a capture in CI: fail when a namespace did not rebind (in time).
+
+    A namespace breaks the rule when it stalled, when it rebound later than
+    --within seconds after the server came back, or (with --require-rebind)
+    when the capture cannot prove it rebound. A capture with no MCP traffic fails.
+    Failure messages name the stall point and the signature; JUnit and JSON
+    outputs are redacted.
+
+    \b
+    Examples:
+      mcpsniff check capture.pcapng
+      mcpsniff check capture.pcapng --require-rebind all --within 30 --junit junit.xml
+      mcpsniff check run.jsonl --require-rebind tasks,sprint --json gate.json
+
+    Exit code: 0 the gate passed, 1 it failed, 2 bad input.
+    """
+    from .analysis.gate import evaluate
+    from .api import analyze_files
+
+    config, rule = _gate_rule(require, within, config_path)
+    analysis = analyze_files(list(files), config=config, ports=ports, full=False)
+    gate = evaluate(analysis, rule)
+    if junit_path is not None:
+        from .report.junit import write_junit
+
+        write_junit(analysis, gate, junit_path, config)
+    if json_path is not None:
+        from .report.summary import gate_summary, write_json
+
+        write_json(gate_summary(analysis, gate, config), json_path)
+    click.echo("\n".join(_gate_lines(gate)))
+    sys.exit(EXIT_OK if gate.passed else EXIT_STALLED)
+
+
+@main.command(context_settings={"allow_interspersed_args": False})
+@click.option("--port", type=click.IntRange(1, 65535), required=True, metavar="PORT", help="TCP port of the MCP server the command restarts.")
+@click.option("--via", type=click.Choice(["loopback", "proxy"]), default="loopback", show_default=True, help="loopback: scapy capture on --iface (root/CAP_NET_RAW); proxy: mitmdump in front of PORT, clients use $MCPSNIFF_URL.")
+@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=Path("mcpsniff-artifacts"), show_default=True, help="Folder for the bundle.")
+@click.option("--require-rebind", "require", metavar="all|NS,...", help=_REQUIRE_HELP)
+@click.option("--within", type=click.FloatRange(min=0), metavar="SECONDS", help=_WITHIN_HELP)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, thresholds, redaction).")
+@click.option("--proxy-port", type=click.IntRange(1, 65535), metavar="PORT", help="Port of the proxy with --via proxy  [default: a free port]")
+@click.option("--iface", default="lo", show_default=True, help="Interface for --via loopback.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop the command after this long (counts as a command failure).")
+@click.option("--share", is_flag=True, help="Also pseudonymise session ids and hosts in report.html.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@friendly_errors
+def ci(port: int, via: str, artifacts: Path, require: str | None, within: float | None, config_path: Path | None, proxy_port: int | None, iface: str, timeout: float | None, share: bool, command: tuple[str, ...]) -> None:
+    """Capture MCP traffic around COMMAND (e.g. a restart test), gate on it, write a bundle.
+
+    Starts the capture, runs COMMAND (its output passes through; it gets
+    MCPSNIFF_URL, MCPSNIFF_PORT, MCPSNIFF_PROXY_PORT with --via proxy, and
+    MCPSNIFF_ARTIFACTS), stops the capture when it exits, analyzes, and writes to
+    --artifacts: capture.pcapng (loopback) or capture.jsonl (proxy), report.html
+    (secrets redacted), summary.json and junit.xml - also when COMMAND fails.
+    Processes COMMAND leaves behind in its process group are stopped. The capture
+    file itself is not redacted.
+
+    \b
+    Examples:
+      mcpsniff ci --port 5076 -- pytest tests/restart
+      mcpsniff ci --port 5076 --require-rebind all --within 30 -- ./restart-scenario.sh
+      mcpsniff ci --port 5076 --via proxy --artifacts out -- python e2e.py   # clients use $MCPSNIFF_URL
+
+    \b
+    Exit code:
+      0  command succeeded, gate passed
+      1  command succeeded, gate failed (a namespace stalled or rebound too late)
+      2  mcpsniff could not capture or analyze (bad option, no raw sockets, ...)
+      3  command failed (non-zero exit, not found, --timeout), gate passed
+      4  command failed and gate failed
+    """
+    from .ci import MEANING, CiOptions, run_ci
+    from .report.text import render_text
+
+    config, rule = _gate_rule(require, within, config_path)
+    result = run_ci(CiOptions(port, list(command), rule, config, config_path, via, artifacts, iface, proxy_port, timeout, share))
+    if result.analysis is not None and result.gate is not None:
+        click.echo(render_text(result.analysis, color=sys.stdout.isatty()))
+        click.echo("")
+        click.echo("\n".join(_gate_lines(result.gate)))
+    else:
+        click.echo(f"mcpsniff: error: {result.error}", err=True)
+    click.echo(f"command {result.command.describe()}; bundle in {artifacts}/: {', '.join(result.files.values())}")
+    click.echo(f"exit {result.exit_code}: {MEANING[result.exit_code]}", err=True)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--har", "har_path", type=click.Path(dir_okay=False, path_type=Path), help="Write HAR 1.2 here (SSE events in each entry's _sseEvents).")
+@click.option("--otlp", "otlp_path", type=click.Path(dir_okay=False, path_type=Path), help="Write OpenTelemetry OTLP/JSON traces here.")
+@click.option("--share", is_flag=True, help="Also replace session ids and hosts by pseudonyms (secrets are always redacted).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, redaction patterns).")
+@click.option("--port", "ports", multiple=True, type=int, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
+@friendly_errors
+def export(files: tuple[Path, ...], har_path: Path | None, otlp_path: Path | None, share: bool, config_path: Path | None, ports: tuple[int, ...]) -> None:
+    """Export a capture as HAR (for HAR viewers) and/or OTLP/JSON (for trace backends).
+
+    HAR: one entry per HTTP exchange; streamed responses carry their SSE events in
+    `_sseEvents`, MCP facts (namespace, session, methods, verdict) in `_mcp`.
+    OTLP: a trace per namespace session with a span per exchange (attributes
+    mcp.session.id, mcp.method.name, mcpsniff.namespace, mcpsniff.verdict); send it
+    to an OpenTelemetry collector (otlpjsonfile receiver, or POST to /v1/traces).
+    Both are redacted.
+
+    \b
+    Examples:
+      mcpsniff export capture.pcapng --har capture.har
+      mcpsniff export run.jsonl --otlp traces.json
+      curl -H 'Content-Type: application/json' --data-binary @traces.json http://collector:4318/v1/traces
+
+    Exit code: 0 written, 2 bad input.
+    """
+    from .api import analyze_files
+    from .config import load_config
+    from .errors import BadInputError
+
+    if har_path is None and otlp_path is None:
+        raise BadInputError("nothing to export: give --har FILE and/or --otlp FILE")
+    config = load_config(config_path)
+    analysis = analyze_files(list(files), config=config, ports=ports, full=True)
+    if har_path is not None:
+        from .report.har import write_har
+
+        click.echo(f"HAR: {har_path} ({write_har(analysis, har_path, config, share)} entries)", err=True)
+    if otlp_path is not None:
+        from .report.otlp import write_otlp
+
+        click.echo(f"OTLP: {otlp_path} ({write_otlp(analysis, otlp_path, config, share)} spans)", err=True)

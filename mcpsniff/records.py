@@ -53,7 +53,11 @@ class Meta:
 
 @dataclass(frozen=True, slots=True)
 class ConnEvent:
-    """A TCP connection fact. ``by`` is "client", "server" or ""."""
+    """A TCP connection fact. ``by`` is "client", "server" or "".
+
+    On the proxy path an "opened" event with ``by="proxy"`` is only the client's
+    connection to the proxy: it says nothing about whether the server was up.
+    """
 
     t: float
     conn: str

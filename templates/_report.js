@@ -11,21 +11,21 @@
     s404: v("--s404"), s409: v("--s409"), s4xx: v("--s4xx"), s5xx: v("--s5xx"), refused: v("--refused"), reset: v("--reset"),
     bad: v("--bad"), fg: "#1f2328", muted: "#656d76", line: "#d0d7de", grid: "#eef1f4", tick: "#1f2328"
   };
-  var GUT = 200, AXIS = 30, HEAD = 24, ROW = 16, BAR = 10, PADR = 14, MAXROWS = { post: 3, get: 4 };
+  var GUT = 200, AXIS = 42, HEAD = 24, ROW = 16, BAR = 10, PADR = 14, MAXROWS = { post: 3, get: 4 };
 
   // ---- data preparation -----------------------------------------------------------
-  var EX = D.ex.map(function (x, k) {
+  var EX = D.ex.map(function (x) {
     // No end seen: a stream or unanswered request stays open until the capture ends.
     var open = x.o !== "refused" && (x.o === "open-at-end" || x.s == null || (x.st && !x.o));
     var end = x.e != null ? x.e : open ? END : x.r != null ? x.r : x.t;
     var methods = x.m === "GET" ? ["GET stream"] : x.rpc ? x.rpc.split(",") : ["(" + x.m + " without JSON-RPC)"];
     return {
-      k: k, x: x, t: x.t, end: Math.max(end, x.t), ns: x.n, lane: x.m === "GET" ? "get" : "post", methods: methods,
+      x: x, t: x.t, end: Math.max(end, x.t), ns: x.n, lane: x.m === "GET" ? "get" : "post", methods: methods,
       refused: x.o === "refused", reset: x.o === "reset", noresp: x.s == null && x.o !== "refused",
       bad: x.s == null || x.s >= 400 || !!x.err, label: x.m === "GET" ? "GET stream" : (x.m + " " + (x.rpc || "")).trim()
     };
   });
-  var BYID = {};
+  var BYID = Object.create(null);  // keys may come from the capture: no prototype to trip over
   EX.forEach(function (it) { BYID[it.x.i] = it; });
   var UN = (D.un || []).slice().sort(function (a, b) { return a.t - b.t; });
 
@@ -50,7 +50,7 @@
   // ---- filters and layout --------------------------------------------------------------
   var shownNs = NS.map(function () { return true; });
   var method = "";
-  var lanes = [], height = 0, selected = null, selectedTick = -1;
+  var lanes = [], height = 0, selected = null;
 
   function matches(it) { return shownNs[it.ns] && (!method || it.methods.indexOf(method) >= 0); }
 
@@ -62,13 +62,14 @@
       if (best < 0 && rows.length < max) { rows.push({ items: [], last: -Infinity, maxDur: 0 }); best = rows.length - 1; }
       if (best < 0) { best = 0; for (r = 1; r < rows.length; r++) if (rows[r].last < rows[best].last) best = r; }
       var row = rows[best];
-      row.items.push(it); row.last = Math.max(row.last, it.end); row.maxDur = Math.max(row.maxDur, it.end - it.t);
+      it.row = row; row.items.push(it); row.last = Math.max(row.last, it.end); row.maxDur = Math.max(row.maxDur, it.end - it.t);
     });
     return rows;
   }
 
   function layout() {
     lanes = []; var y = AXIS, shown = 0;
+    EX.forEach(function (it) { it.row = null; });
     if (UN.length) { lanes.push({ type: "tcp", y: y, h: HEAD + 4, rows: [] }); y += HEAD + 4; }
     NS.forEach(function (ns, n) {
       if (!shownNs[n]) return;
@@ -192,7 +193,7 @@
       ctx.fillStyle = C.grid; ctx.fillRect(gx, AXIS, 1, height - AXIS);
       ctx.fillStyle = C.line; ctx.fillRect(gx, AXIS - 6, 1, 6);
       var digits = step < 0.001 ? 4 : step < 0.01 ? 3 : step < 0.1 ? 2 : step < 1 ? 1 : 0;
-      text("+" + (Math.abs(g) < step / 2 ? 0 : g).toFixed(digits) + " s", gx, AXIS - 10, null, C.muted, "11px system-ui, sans-serif", "center");
+      text((g < -step / 2 ? "−" : "+") + Math.abs(Math.abs(g) < step / 2 ? 0 : g).toFixed(digits) + " s", gx, AXIS - 9, null, C.muted, "11px system-ui, sans-serif", "center");
     }
     // restart bands across every lane
     D.restarts.forEach(function (r) {
@@ -202,7 +203,7 @@
       ctx.fillStyle = "rgba(26,127,55,0.8)"; if (r.back != null) ctx.fillRect(x2 - 1, AXIS, 2, height - AXIS);
       ctx.fillStyle = "rgba(224,49,49,0.85)"; ctx.fillRect(x1, AXIS - 4, Math.max(x2 - x1, 2), 4);
       var lbl = r.back != null ? "server down " + (r.back - r.down).toFixed(2) + " s" : "server down (not back)";
-      if (x2 - x1 > 90) text(lbl, (x1 + x2) / 2, AXIS - 10, x2 - x1 - 4, C.bad, "600 11px system-ui, sans-serif", "center");
+      text(lbl, Math.max(x1, GUT) + 4, 13, Math.max(x2 - Math.max(x1, GUT) - 8, 70), C.bad, "600 11px system-ui, sans-serif");
     });
     ctx.fillStyle = C.line; ctx.fillRect(GUT, AXIS - 1, W - GUT, 1);
     // lanes
@@ -230,7 +231,7 @@
       });
     });
     if (selected) {
-      var row = rowOf(selected);
+      var row = selected.row;
       if (row) {
         var sx = X(selected.t), sw = Math.max(X(selected.end) - sx, 2);
         ctx.strokeStyle = C.fg; ctx.lineWidth = 2; ctx.strokeRect(sx - 3, row.y, sw + 6, ROW);
@@ -239,7 +240,7 @@
     ctx.restore();
     // gutter labels (drawn last, over the plot)
     ctx.fillStyle = "#f6f8fa"; ctx.fillRect(0, 0, GUT, height); ctx.fillStyle = C.line; ctx.fillRect(GUT - 1, 0, 1, height);
-    text("time since capture start", 10, AXIS - 10, GUT - 16, C.muted, "11px system-ui, sans-serif");
+    text("time since capture start", 10, AXIS - 9, GUT - 16, C.muted, "11px system-ui, sans-serif");
     lanes.forEach(function (lane) {
       if (lane.type === "tcp") { text("TCP, no request", 10, lane.y + 17, GUT - 20, C.muted, "600 12px system-ui, sans-serif"); return; }
       var ns = NS[lane.n];
@@ -278,10 +279,6 @@
   }
 
   // ---- hit testing ---------------------------------------------------------------------------
-  function rowOf(it) {
-    for (var i = 0; i < lanes.length; i++) for (var j = 0; j < lanes[i].rows.length; j++) if (lanes[i].rows[j].items.indexOf(it) >= 0) return lanes[i].rows[j];
-    return null;
-  }
   function hit(px, py) {
     if (px < GUT) return null;
     for (var i = 0; i < lanes.length; i++) {
@@ -295,15 +292,17 @@
       for (var j = 0; j < lane.rows.length; j++) {
         var row = lane.rows[j];
         if (py < row.y || py >= row.y + ROW) continue;
-        var t0 = T(px - 6), t1 = T(px + 6), found = null, fd = Infinity, tick = -1;
-        for (var k = lowerBound(row.items, t0 - row.maxDur); k < row.items.length && row.items[k].t <= t1; k++) {
+        var t1 = T(px + 6), found = null, fd = Infinity;
+        for (var k = lowerBound(row.items, T(px - 6) - row.maxDur); k < row.items.length && row.items[k].t <= t1; k++) {
           var it = row.items[k], x1 = X(it.t), x2 = Math.max(X(it.end), x1 + 2);
           if (px < x1 - 6 || px > x2 + 6) continue;
           var d = px >= x1 && px <= x2 ? 0 : Math.min(Math.abs(px - x1), Math.abs(px - x2));
-          if (d < fd || (d === fd && found && it.t > found.t)) { fd = d; found = it; tick = -1; }
-          (it.x.ev || []).forEach(function (ev, e) { var td = Math.abs(X(ev[0]) - px); if (td <= 3 && it === found) tick = e; });
+          if (d < fd || (d === fd && it.t > found.t)) { fd = d; found = it; }
         }
-        return found && { it: found, tick: tick };
+        if (!found) return null;
+        var tick = -1, near = 4;  // an SSE tick within 4 px wins over the bar
+        (found.x.ev || []).forEach(function (ev, e) { var td = Math.abs(X(ev[0]) - px); if (td < near) { near = td; tick = e; } });
+        return { it: found, tick: tick };
       }
       return null;
     }
@@ -387,7 +386,7 @@
   function select(h) {
     if (!h) return;
     if (h.un) { selected = null; showConn(h.un); }
-    else { selected = h.it; selectedTick = h.tick; showExchange(h.it, h.tick); }
+    else { selected = h.it; showExchange(h.it, h.tick); }
     details.setAttribute("data-selected", h.un ? "conn:" + h.un.c : h.it.x.i);
     draw();
   }
@@ -410,7 +409,7 @@
     lab.appendChild(cb); lab.appendChild(document.createTextNode(ns.name)); lab.title = ns.name + ": " + ns.verdict;
     nsBox.appendChild(lab);
   });
-  var counts = {};
+  var counts = Object.create(null);
   EX.forEach(function (it) { it.methods.forEach(function (m) { counts[m] = (counts[m] || 0) + 1; }); });
   var sel = document.getElementById("method-filter");
   Object.keys(counts).sort().forEach(function (m) { var o = el("option", null, m + " (" + counts[m] + ")"); o.value = m; sel.appendChild(o); });
@@ -482,12 +481,13 @@
     view: function () { return [view.v0, view.v1]; },
     setView: setView,
     point: function (xid, tick) {
-      var it = BYID[xid], row = it && rowOf(it), rect = canvas.getBoundingClientRect();
+      var it = BYID[xid], row = it && it.row, rect = canvas.getBoundingClientRect();
       if (!row) return null;
       var x = tick != null ? X(it.x.ev[tick][0]) : (Math.max(X(it.t), GUT) + Math.min(X(it.end), W - PADR)) / 2;
       return { x: rect.left + x, y: rect.top + row.y + 3 + BAR / 2 };
     }
   };
   layout(); draw();
+  if (window.performance && performance.mark) performance.mark("mcpsniff-ready");
   document.documentElement.setAttribute("data-ready", "1");
 })();

@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -80,7 +81,7 @@ def build_app(namespaces: Iterable[str], gate: threading.Event, host: str = HOST
 
 
 def _namespace_server(ns: str, gate: threading.Event, host: str) -> FastMCP:
-    srv = FastMCP(ns, host=host, stateless_http=False)
+    srv = FastMCP(ns, host=host, stateless_http=False, log_level="WARNING")
 
     @srv.tool()
     async def echo(text: str) -> str:
@@ -187,15 +188,25 @@ LogCallback = Callable[[LoggingMessageNotificationParams], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def lab_session(url: str, on_log: LogCallback | None = None, timeout: float = 15.0) -> AsyncIterator[ClientSession]:
-    """An initialized SDK ``ClientSession`` on ``url`` (streamable HTTP, real httpx client).
+async def lab_session(
+    url: str,
+    on_log: LogCallback | None = None,
+    timeout: float = 15.0,
+    session_id: str | None = None,
+) -> AsyncIterator[ClientSession]:
+    """An SDK ``ClientSession`` on ``url`` (streamable HTTP, real httpx client).
 
+    Normally initialized. With ``session_id`` it is NOT initialized and every request
+    carries that (old) id: the buggy client that resumes a dead session after a restart.
     ``timeout`` bounds every request, so a broken run fails instead of hanging.
     """
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout)) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write, _):
+    headers = {"mcp-session-id": session_id} if session_id else None
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), headers=headers) as http:
+        async with streamable_http_client(url, http_client=http, terminate_on_close=session_id is None) as (read, write, get_id):
             async with ClientSession(read, write, logging_callback=on_log) as session:
-                await asyncio.wait_for(session.initialize(), timeout)
+                if session_id is None:
+                    await asyncio.wait_for(session.initialize(), timeout)
+                session.lab_session_id = get_id() or session_id  # type: ignore[attr-defined]
                 yield session
 
 
@@ -210,6 +221,66 @@ async def call_text(session: ClientSession, tool: str, timeout: float = 15.0, **
     if result.isError:
         raise RuntimeError(f"{tool} failed: {text_of(result)}")
     return text_of(result)
+
+
+@dataclass
+class ClientLog:
+    """What a lab client saw: (time, session id) of successful calls, and errors."""
+
+    ok: list[tuple[float, str]] = field(default_factory=list)
+    errors: list[tuple[float, str]] = field(default_factory=list)
+
+    def ok_since(self, t: float) -> int:
+        return sum(1 for when, _ in self.ok if when >= t)
+
+    def errors_since(self, t: float) -> int:
+        return sum(1 for when, _ in self.errors if when >= t)
+
+
+async def healthy_client(url: str, stop: asyncio.Event, log: ClientLog, every: float = 0.3, retry_delay: float = 0.5) -> None:
+    """Calls ``echo`` every ``every`` s; on any error starts over with a fresh session
+    (initialize, tools/list), like a host that reconnects properly."""
+    while not stop.is_set():
+        try:
+            async with lab_session(url, timeout=5) as session:
+                await asyncio.wait_for(session.list_tools(), 5)
+                while not stop.is_set():
+                    await call_text(session, "echo", timeout=5, text="ping")
+                    log.ok.append((time.time(), session.lab_session_id))  # type: ignore[attr-defined]
+                    await _sleep_or_stop(stop, every)
+        except Exception as exc:  # noqa: BLE001 - 502s, 404s, resets: all mean "start over"
+            log.errors.append((time.time(), _describe(exc)))
+            await _sleep_or_stop(stop, retry_delay)
+
+
+async def stale_client(url: str, stop: asyncio.Event, log: ClientLog, every: float = 0.3) -> None:
+    """Like ``healthy_client`` until its first error; from then on it keeps calling
+    with the old session id and never initializes again (stale-session-loop)."""
+    old_id: str | None = None
+    while not stop.is_set():
+        try:
+            async with lab_session(url, timeout=5, session_id=old_id) as session:
+                if old_id is None:
+                    await asyncio.wait_for(session.list_tools(), 5)
+                while not stop.is_set():
+                    await call_text(session, "echo", timeout=5, text="ping")
+                    log.ok.append((time.time(), session.lab_session_id))  # type: ignore[attr-defined]
+                    old_id = old_id or session.lab_session_id  # type: ignore[attr-defined]
+                    await _sleep_or_stop(stop, every)
+        except Exception as exc:  # noqa: BLE001
+            log.errors.append((time.time(), _describe(exc)))
+            await _sleep_or_stop(stop, every)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
+
+
+def _describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 def main() -> None:

@@ -113,7 +113,7 @@ class LifecycleBuilder:
         if rec.event == "refused":
             self.restarts.refused(server, rec.t)
             self.last_refusal = rec.t
-        elif rec.event == "opened":
+        elif rec.event == "opened" and rec.by != "proxy":
             self.restarts.opened(server, rec.t)
         elif rec.event in ("closed", "reset") and rec.by == "server":
             self.restarts.server_closed(server, rec.t)

@@ -72,25 +72,27 @@ class LiveStats:
     def feed(self, linktype: int, frame: bytes) -> bool:
         """Count one frame; False if it is not TCP to or from a watched port."""
         seg = self._decoder.decode(linktype, frame)
-        if seg is None or (seg.sport not in self.ports and seg.dport not in self.ports):
+        if seg is None:
+            self.filtered += 1
+            return False
+        src, dst, sport, dport, _seq, _ack, flags, payload = seg
+        if sport not in self.ports and dport not in self.ports:
             self.filtered += 1
             return False
         self.packets += 1
-        flags = seg.flags
-        if flags & SYN and not flags & ACK and seg.dport in self.ports:
+        if flags & SYN and not flags & ACK and dport in self.ports:
             self.connections += 1
-        elif flags & SYN and flags & ACK and seg.sport in self.ports:
-            self._accepted.add((seg.dst, seg.dport, seg.src, seg.sport))
-            if self._port_state.get(seg.sport) == "down":
+        elif flags & SYN and flags & ACK and sport in self.ports:
+            self._accepted.add((dst, dport, src, sport))
+            if self._port_state.get(sport) == "down":
                 self.restarts += 1
-            self._port_state[seg.sport] = "up"
-        elif flags & RST and seg.sport in self.ports and (seg.dst, seg.dport, seg.src, seg.sport) not in self._accepted:
+            self._port_state[sport] = "up"
+        elif flags & RST and sport in self.ports and (dst, dport, src, sport) not in self._accepted:
             self.refused += 1
-            if self._port_state.get(seg.sport) == "up":
-                self._port_state[seg.sport] = "down"
-        payload = seg.payload
+            if self._port_state.get(sport) == "up":
+                self._port_state[sport] = "down"
         if payload:
-            if seg.dport in self.ports and payload.startswith(_METHODS):
+            if dport in self.ports and payload.startswith(_METHODS):
                 parts = payload[:2048].split(b" ", 2)
                 if len(parts) > 2:
                     self.paths.add(parts[1].split(b"?", 1)[0].decode("latin-1")[:200])
@@ -161,6 +163,10 @@ class LiveCapture:
         from scapy.utils import PcapNgWriter
 
         try:
+            socket.if_nametoindex(self.iface)
+        except OSError:
+            raise CaptureError(f"no such interface {self.iface!r}") from None
+        try:
             if self.bpf:
                 try:
                     self._sock = _open_socket(self.iface, bpf_filter(self.ports))
@@ -211,6 +217,12 @@ class LiveCapture:
             finally:
                 self._sniffer = None
         if self._sock is not None:
+            for _ in range(100_000):  # what arrived before stop() belongs in the file too
+                if not self._sock.select([self._sock], 0):
+                    break
+                pkt = self._sock.recv()
+                if pkt is not None:
+                    self._on_packet(pkt)
             self.stats.duplicates = self._sock.duplicates
             self._sock.close()
             self._sock = None

@@ -11,9 +11,10 @@ readable even when mitmdump is killed (one flushed JSON line per record).
 Connection ids: one per client connection ("c1", ...). The upstream connection that
 mitmproxy opens for a client connection reports on the same id (``detail`` says
 "upstream ..."); every ConnEvent's ``server`` is the upstream server, so the analysis
-sees the proxy as transparent. The addon switches ``connection_strategy`` to "lazy"
-(unless set otherwise), so a refused upstream becomes a 502 for a request that is
-recorded, with ``End(outcome="refused")`` and ``ConnEvent(event="refused")``.
+sees the proxy as transparent. The addon switches ``connection_strategy`` from "eager"
+to "lazy": the upstream is dialled per request, so a refused upstream becomes a 502 to
+a recorded request (``End(outcome="refused")`` plus ``ConnEvent(event="refused")``)
+instead of a silently closed client connection.
 
 Any failure inside the addon is logged and swallowed: traffic always passes untouched.
 """
@@ -84,7 +85,7 @@ class _Conn:
     client: str
     server: str
     upstream_refused: str = ""  # error text of the last failed upstream connect
-    server_cut_stream: bool = False  # the upstream closed while an exchange was open
+    cut_by: str = ""  # "client" or "server": who ended an open exchange by disconnecting
 
 
 @dataclass
@@ -92,8 +93,6 @@ class _Exchange:
     xid: str
     conn: _Conn
     decoder: SseDecoder | None = None
-    events: int = 0
-    ended: bool = False
 
 
 class McpSniff:
@@ -105,6 +104,7 @@ class McpSniff:
         self.max_body = DEFAULT_MAX_BODY
         self._writer: R.RecordWriter | None = None
         self._file: IO[str] | None = None
+        self._path: str | None = None  # the mcpsniff_output the writer was opened for
         self._ids = R.Ids()
         self._conns: dict[str, _Conn] = {}  # mitmproxy client id -> conn
         self._flows: dict[str, _Exchange] = {}  # flow id -> open exchange
@@ -121,8 +121,7 @@ class McpSniff:
         if "connection_strategy" in updated and ctx.options.connection_strategy == "eager":
             log.info("mcpsniff: connection_strategy set to lazy, so a refused upstream is a 502 to a recorded request")
             ctx.options.connection_strategy = "lazy"
-        if "mcpsniff_output" in updated or self._writer is None:
-            self._open_output()
+        self._open_output()
 
     def _configure_limits(self) -> None:
         path = ctx.options.mcpsniff_config
@@ -136,18 +135,23 @@ class McpSniff:
         self.max_body = cfg_max if cap is None else cap
 
     def _open_output(self) -> None:
+        """(Re)open the output when the path changed (or on first use of an injected stream)."""
         path = ctx.options.mcpsniff_output
+        if self._writer is not None and path == self._path:
+            return
+        self._path = path
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         target: IO[str] | None = self.stream
         if path:
-            if self._file is not None:
-                self._file.close()
             try:
                 self._file = target = open(Path(path).expanduser(), "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the addon
             except OSError as exc:
                 raise exceptions.OptionsError(f"mcpsniff_output: cannot write {path}: {exc.strerror or exc}") from None
-        if target is not None:
-            mode = ctx.options.mode
-            self._writer = R.RecordWriter(target, source="mitm", origin=" ".join(mode) if isinstance(mode, (list, tuple)) else str(mode))
+        mode = ctx.options.mode
+        origin = " ".join(mode) if isinstance(mode, (list, tuple)) else str(mode)
+        self._writer = R.RecordWriter(target, source="mitm", origin=origin) if target is not None else None
 
     def _write(self, record: R.Record) -> None:
         if self._writer is not None:
@@ -165,14 +169,14 @@ class McpSniff:
     @_guarded
     def client_connected(self, client: connection.Client) -> None:
         conn = self._conn_of(client)
-        self._write(R.ConnEvent(t=client.timestamp_start, conn=conn.cid, event="opened", client=conn.client, server=conn.server, detail=f"client connected to proxy {_addr(client.sockname)}"))
+        self._write(R.ConnEvent(t=client.timestamp_start, conn=conn.cid, event="opened", client=conn.client, server=conn.server, by="proxy", detail=f"client connected to proxy {_addr(client.sockname)}"))
 
     @_guarded
     def client_disconnected(self, client: connection.Client) -> None:
         conn = self._conns.pop(client.id, None)
         if conn is None:
             return
-        by = "server" if conn.server_cut_stream else "client"
+        by = "server" if conn.cut_by == "server" else "client"
         t = client.timestamp_end or self.clock()
         self._write(R.ConnEvent(t=t, conn=conn.cid, event="closed", client=conn.client, server=conn.server, by=by, detail="client connection closed"))
 
@@ -194,9 +198,8 @@ class McpSniff:
     @_guarded
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
         conn = self._conns.get(data.client.id)
-        if conn is None:  # the client is gone already: the proxy closed the upstream after it
+        if conn is None or conn.cut_by == "client":  # the proxy closed the upstream after the client left
             return
-        conn.server_cut_stream = conn.server_cut_stream or any(ex.conn is conn and not ex.ended for ex in self._flows.values())
         t = data.server.timestamp_end or self.clock()
         self._write(R.ConnEvent(t=t, conn=conn.cid, event="closed", client=conn.client, server=conn.server, by="server", detail="upstream connection closed"))
 
@@ -218,7 +221,6 @@ class McpSniff:
         return text[: self.max_body], len(raw), len(text) > self.max_body
 
     def _end(self, ex: _Exchange, flow: http.HTTPFlow, t: float, outcome: str, detail: str = "") -> None:
-        ex.ended = True
         self._flows.pop(flow.id, None)
         self._write(R.End(t=t, xid=ex.xid, outcome=outcome, detail=detail))
 
@@ -231,26 +233,26 @@ class McpSniff:
         resp = flow.response
         if resp is None or not resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
             return
+        previous = resp.stream if callable(resp.stream) else None
+        resp.stream = functools.partial(self._pass_chunk, flow.id, previous)  # first: SSE flows even if recording fails
         ex = self._exchange(flow)
-        ex.decoder = SseDecoder()
         self._write(R.Response(t=resp.timestamp_start, xid=ex.xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), stream=True))
         if resp.headers.get("content-encoding", "identity").lower() != "identity":
             self._write(R.CaptureWarning(t=resp.timestamp_start, conn=ex.conn.cid, message=f"{ex.xid}: compressed event stream ({resp.headers['content-encoding']}); its events are not decoded"))
-            ex.decoder = None
-        previous = resp.stream if callable(resp.stream) else None
-        resp.stream = functools.partial(self._pass_chunk, ex, previous)
+            return
+        ex.decoder = SseDecoder()
 
-    def _pass_chunk(self, ex: _Exchange, previous: Callable[[bytes], Any] | None, data: bytes) -> Any:
+    def _pass_chunk(self, flow_id: str, previous: Callable[[bytes], Any] | None, data: bytes) -> Any:
         """mitmproxy's stream callable: record the events, hand the bytes on unchanged."""
+        ex = self._flows.get(flow_id)
         try:
-            if data and ex.decoder is not None:
-                t = self.clock()
-                for event in ex.decoder.feed(data):
-                    ex.events += 1
-                    self._write(R.SseEvent(t=t, xid=ex.xid, data=event.data, event=event.event, id=event.id, retry=event.retry))
-        except Exception:  # noqa: BLE001
-            log.exception("mcpsniff: SSE decoding failed for %s (traffic is not affected)", ex.xid)
-            ex.decoder = None
+            if data and ex is not None and ex.decoder is not None:
+                for event in ex.decoder.feed(data, self.clock()):
+                    self._write(R.SseEvent(t=event.t, xid=ex.xid, data=event.data, event=event.event, id=event.id, retry=event.retry))
+        except Exception:  # noqa: BLE001 - never break the stream
+            log.exception("mcpsniff: SSE recording failed for %s (traffic is not affected)", ex.xid if ex else flow_id)
+            if ex is not None:
+                ex.decoder = None
         return previous(data) if previous is not None else data
 
     @_guarded
@@ -276,16 +278,15 @@ class McpSniff:
             self._end(ex, flow, t, R.REFUSED, f"upstream refused the connection; the client got 502 ({message})")
             return
         outcome = _outcome(message)
-        if outcome in (R.CLOSED, R.RESET) and "client" not in message.lower():
-            ex.conn.server_cut_stream = True
+        if outcome in (R.CLOSED, R.RESET):
+            ex.conn.cut_by = "client" if "client" in message.lower() else "server"
         self._end(ex, flow, t, outcome, message)
 
     @_guarded
     def done(self) -> None:
         """mitmdump is stopping: what is still open is open at the end of the capture."""
         t = self.clock()
-        for ex in list(self._flows.values()):
-            ex.ended = True
+        for ex in self._flows.values():
             self._write(R.End(t=t, xid=ex.xid, outcome=R.OPEN_AT_END, detail="proxy stopped"))
         self._flows.clear()
         for conn in self._conns.values():

@@ -50,6 +50,11 @@ def _outcome(message: str) -> str:
     return R.ERROR
 
 
+def _time_key(rec: R.Record) -> float:
+    t = getattr(rec, "t", None)
+    return float("inf") if t is None else t  # untimed warnings last
+
+
 def read_flows(path: Path) -> Iterator[R.Record]:
     """Records of a mitmproxy flow file; BadInputError if it cannot be read at all."""
     out: list[R.Record] = []
@@ -59,7 +64,7 @@ def read_flows(path: Path) -> Iterator[R.Record]:
     except OSError as exc:
         raise BadInputError(f"{path}: {exc.strerror or exc}") from None
     yield R.Meta(source="mitm-flows", origin=Path(path).name)
-    out.sort(key=lambda rec: getattr(rec, "t", None) or 0.0)  # stable: a flow's records keep their order
+    out.sort(key=_time_key)  # stable: a flow's records keep their order
     yield from out
 
 
@@ -100,7 +105,7 @@ def _flow_records(flow: http.HTTPFlow, cid: str, xid: str) -> Iterator[R.Record]
             if content is None:
                 yield R.CaptureWarning(t=resp.timestamp_start, conn=cid, message=f"{xid}: the flow file holds no body for this event stream (it was streamed through the proxy)")
             else:
-                for event in SseDecoder().feed(content):
+                for event in SseDecoder().feed(content, t_end):
                     yield R.SseEvent(t=t_end, xid=xid, data=event.data, event=event.event, id=event.id, retry=event.retry)
         else:
             body, size, cut = _body(resp)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from ..errors import CaptureError
 
-START_TIMEOUT = 30.0  # s for mitmdump to listen (first start imports a lot)
+START_TIMEOUT = 60.0  # s for mitmdump to listen (it imports a lot; slow on a loaded machine)
 STOP_TIMEOUT = 10.0  # s for mitmdump to flush and exit after SIGTERM
 
 _SCRIPT = """\
@@ -80,6 +80,7 @@ class ProxyHandle:
     output: Path
     log_path: Path
     _script: Path | None = field(default=None, repr=False)
+    _own_log: bool = field(default=False, repr=False)  # a temporary log, removed by stop()
 
     @property
     def running(self) -> bool:
@@ -93,7 +94,10 @@ class ProxyHandle:
         return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
     def stop(self) -> int | None:
-        """Stop mitmdump (the addon closes open exchanges and the file); returns its exit code."""
+        """Stop mitmdump (the addon closes open exchanges and the file); returns its exit code.
+
+        Read ``log_tail()`` first: a temporary log is removed here.
+        """
         if self.running:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -104,6 +108,9 @@ class ProxyHandle:
         if self._script is not None:
             self._script.unlink(missing_ok=True)
             self._script = None
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
+            self._own_log = False
         return self.process.returncode
 
     def __enter__(self) -> ProxyHandle:
@@ -139,6 +146,7 @@ def start_proxy(
     fd, script_name = tempfile.mkstemp(prefix="mcpsniff-addon-", suffix=".py")
     with os.fdopen(fd, "w") as fh:
         fh.write(_SCRIPT.format(root=str(root)))
+    own_log = log_path is None
     if log_path is None:
         fd, log_name = tempfile.mkstemp(prefix="mcpsniff-mitmdump-", suffix=".log")
         os.close(fd)
@@ -159,15 +167,20 @@ def start_proxy(
     args += list(extra_args)
     with log_path.open("wb") as log:
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    handle = ProxyHandle(process, f"{listen_host}:{listen_port}", upstream, output, log_path, Path(script_name))
+    handle = ProxyHandle(process, f"{listen_host}:{listen_port}", upstream, output, log_path, Path(script_name), own_log)
+    try:
+        _wait_listening(handle, listen_host, listen_port)
+    except BaseException:  # CaptureError, but also Ctrl-C while waiting: never leave mitmdump behind
+        handle.stop()
+        raise
+    return handle
+
+
+def _wait_listening(handle: ProxyHandle, host: str, port: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    while not _listening(listen_host, listen_port):
+    while not _listening(host, port):
         if not handle.running or time.monotonic() > deadline:
-            handle.stop()
-            why = handle.log_tail() or f"exit code {process.returncode}"
-            raise CaptureError(f"mitmdump did not start on {listen_host}:{listen_port}: {why}")
+            raise CaptureError(f"mitmdump did not start on {host}:{port}: {handle.log_tail() or 'timed out'}")
         time.sleep(0.05)
     if not handle.running:  # someone else took the port first
-        handle.stop()
         raise CaptureError(f"mitmdump exited at start: {handle.log_tail() or 'port busy?'}")
-    return handle

@@ -192,14 +192,14 @@ def parse_policies(specs: list[str], default: str = "healthy") -> dict[str, Poli
     return policies
 
 
-async def run_clients(base: str, policies: dict[str, Policy], log: EventLog, stop: asyncio.Event, stagger: float = 0.05) -> dict[str, NamespaceState]:
+async def run_clients(base: str, policies: dict[str, Policy], log: EventLog, stop: asyncio.Event, interval: float = CALL_INTERVAL, stagger: float = 0.05) -> dict[str, NamespaceState]:
     """All namespaces' clients until ``stop`` is set; then a summary line."""
     states = {ns: NamespaceState(ns, policy) for ns, policy in policies.items()}
     log("*", "start", base=base, client=f"py-sdk {_sdk_version()}", policies={ns: p.name for ns, p in policies.items()})
 
     async def one(ns: str, delay: float) -> None:
         await asyncio.sleep(delay)
-        await run_namespace(f"{base}/{ns}/mcp", states[ns], log)
+        await run_namespace(f"{base}/{ns}/mcp", states[ns], log, interval)
 
     tasks = [asyncio.create_task(one(ns, i * stagger)) for i, ns in enumerate(states)]
     await stop.wait()
@@ -221,18 +221,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", required=True, help="server or proxy base URL, e.g. http://127.0.0.1:5077")
     parser.add_argument("--policy", action="append", default=[], metavar="NS=POLICY", help=f"per-namespace policy ({', '.join(POLICIES)}); default healthy")
     parser.add_argument("--log", help="JSON-lines event log (default: stdout)")
+    parser.add_argument("--interval", type=float, default=CALL_INTERVAL, help="seconds between tool calls (default %(default)s)")
     args = parser.parse_args(argv)
     policies = parse_policies(args.policy)
     with open(args.log, "a", encoding="utf-8") if args.log else contextlib.nullcontext(sys.stdout) as out:
-        asyncio.run(_main(args.base, policies, EventLog(out)))
+        asyncio.run(_main(args.base, policies, EventLog(out), args.interval))
 
 
-async def _main(base: str, policies: dict[str, Policy], log: EventLog) -> None:
+async def _main(base: str, policies: dict[str, Policy], log: EventLog, interval: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await run_clients(base, policies, log, stop)
+    await run_clients(base, policies, log, stop, interval)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import secrets
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -86,11 +87,19 @@ def build_app(namespaces: tuple[str, ...] = NAMESPACES, boot: str = "") -> Starl
     return Starlette(routes=mounts, lifespan=lifespan)
 
 
-async def serve(port: int, namespaces: tuple[str, ...] = NAMESPACES) -> None:
-    """Serve until SIGTERM/SIGINT (uvicorn's handlers); say ``ready`` once listening."""
+async def serve(port: int, namespaces: tuple[str, ...] = NAMESPACES, start_at: float | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn's handlers); say ``ready`` once listening.
+
+    ``start_at`` (epoch seconds): import and build everything now, listen only then.
+    The demo starts the replacement process while the old one is still going down,
+    so the downtime is what it asked for, not that plus Python's start-up time.
+    """
     boot = secrets.token_hex(4)
+    app = build_app(namespaces, boot)
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
     config = uvicorn.Config(
-        build_app(namespaces, boot),
+        app,
         host=HOST,
         port=port,
         log_level="warning",
@@ -111,8 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the demo's four MCP namespaces on one port until SIGTERM/Ctrl-C.")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ns", action="append", default=[], help="namespace (repeatable; default: all four)")
+    parser.add_argument("--start-at", type=float, metavar="EPOCH", help="start listening at this time (prepared before)")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, tuple(args.ns) or NAMESPACES))
+    asyncio.run(serve(args.port, tuple(args.ns) or NAMESPACES, args.start_at))
 
 
 if __name__ == "__main__":

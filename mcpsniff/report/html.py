@@ -25,7 +25,6 @@ from ..errors import BadInputError
 from .redact import Redactor
 
 CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 
 
 def _template_dir() -> Any:
@@ -39,15 +38,17 @@ def _environment() -> Any:
 
     root = _template_dir()
 
-    def load(name: str) -> str:
-        return (root / name).read_text(encoding="utf-8")
+    def load(name: str) -> str | None:
+        path = root / name
+        return path.read_text(encoding="utf-8") if path.is_file() else None
 
     return jinja2.Environment(loader=jinja2.FunctionLoader(load), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def embed_json(data: Any) -> str:
     """JSON that is safe inside <script type="application/json">: no <, >, & or U+2028/9 left."""
-    return json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False).translate(_JSON_ESCAPES)
+    text = json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _csp_hash(code: str) -> str:

@@ -22,6 +22,7 @@ from ..config import Config
 from ..records import Headers
 
 REDACTED = "[REDACTED]"
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 # Headers whose whole value is a secret (lower case).  Names that merely look like
 # one (x-api-key, x-auth-token, ...) are caught by SECRET_HEADER_RE.
@@ -61,6 +62,9 @@ class Redactor:
         self.hosts: dict[str, str] = {}
         self._pseudo_re: re.Pattern[str] | None = None
         self._pseudo: dict[str, str] = {}
+        self._memo: dict[str, str] = {}
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+        self._fields: dict[type, tuple[str, ...]] = {}
 
     # -- pseudonyms -------------------------------------------------------------
 
@@ -97,6 +101,8 @@ class Redactor:
         self._compile()
 
     def _compile(self) -> None:
+        self._memo.clear()
+        self._pairs.clear()
         self._pseudo = {**self.sessions, **self.hosts}
         if not self._pseudo:
             self._pseudo_re = None
@@ -112,9 +118,21 @@ class Redactor:
         """Redact secrets (and, when sharing, sessions and hosts) in any string."""
         if not value:
             return value
-        value = QUERY_RE.sub(rf"\1{REDACTED}", value)
-        value = BEARER_RE.sub(rf"\1\2{REDACTED}", value)
-        value = JSON_SECRET_RE.sub(rf"\1{REDACTED}\3", value)
+        short = len(value) <= 256  # short strings (header values, ids, targets) repeat: cache them
+        if short and value in self._memo:
+            return self._memo[value]
+        out = self._text(value)
+        if short:
+            self._memo[value] = out
+        return out
+
+    def _text(self, value: str) -> str:
+        if "=" in value:
+            value = QUERY_RE.sub(rf"\1{REDACTED}", value)
+        if "earer" in value or "EARER" in value:
+            value = BEARER_RE.sub(rf"\1\2{REDACTED}", value)
+        if '"' in value:
+            value = JSON_SECRET_RE.sub(rf"\1{REDACTED}\3", value)
         for pattern in self.patterns:
             value = pattern.sub(REDACTED, value)
         if self._pseudo_re is not None:
@@ -140,7 +158,13 @@ class Redactor:
         return REDACTED
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> Headers:
-        return tuple((self.text(name), self.header_value(name, value)) for name, value in headers)
+        out = []
+        for pair in headers:
+            done = self._pairs.get(pair)
+            if done is None:
+                done = self._pairs[pair] = (self.text(pair[0]), self.header_value(*pair))
+            out.append(done)
+        return tuple(out)
 
     # -- whole objects -------------------------------------------------------------
 
@@ -154,19 +178,24 @@ class Redactor:
         return result
 
     def _walk(self, obj: Any, key: str = "") -> Any:
-        if isinstance(obj, str):
+        cls = type(obj)
+        if cls is str:
             return self.text(obj)
+        if cls in _SCALARS:
+            return obj
         if key.endswith("headers") and isinstance(obj, (tuple, list)):
             pairs = [pair for pair in obj if isinstance(pair, (tuple, list)) and len(pair) == 2]
             if len(pairs) == len(obj):
                 return self.headers((str(k), str(v)) for k, v in pairs)
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            values = {f.name: self._walk(getattr(obj, f.name), f.name) for f in dataclasses.fields(obj) if f.init}
-            return type(obj)(**values)
+        names = self._fields.get(type(obj))
+        if names is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            names = self._fields[type(obj)] = tuple(f.name for f in dataclasses.fields(obj) if f.init)
+        if names is not None:
+            return type(obj)(**{name: self._walk(getattr(obj, name), name) for name in names})
         if isinstance(obj, list):
             return [self._walk(item) for item in obj]
         if isinstance(obj, tuple):
             return tuple(self._walk(item) for item in obj)
         if isinstance(obj, dict):
             return {self._walk(k) if isinstance(k, str) else k: self._walk(v, k if isinstance(k, str) else "") for k, v in obj.items()}
-        return obj  # numbers, booleans, None
+        return obj  # anything else (enums, ...) is immutable enough to share

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -97,6 +98,43 @@ def preview(data: bytes, limit: int = 24) -> str:
     """Quoted, escaped start of some bytes for a one-line message: '\\x16\\x03\\x01...'."""
     text = data[:limit].decode("latin-1").encode("unicode_escape").decode("ascii").replace("'", "\\'")
     return f"'{text}...'" if len(data) > limit else f"'{text}'"
+
+
+# Header lines repeat a lot (same server, same client, same session): parsed lines are
+# cached, which makes head parsing about twice as fast.  Bounded: cleared when full.
+_PLAIN: dict[str, tuple[str, str]] = {}  # line -> (name, value) for headers framing ignores
+_FRAMING: dict[str, tuple[tuple[str, str], int, Any]] = {}  # line -> ((name, value), kind, parsed value)
+_CACHE_MAX = 4096
+_F_LENGTH, _F_CODING, _F_TYPE, _F_ENCODING = 1, 2, 3, 4
+_FRAMING_NAMES = {"content-length": _F_LENGTH, "transfer-encoding": _F_CODING, "content-type": _F_TYPE, "content-encoding": _F_ENCODING}
+
+
+def _header_line(line: str) -> tuple[tuple[str, str], int, Any] | None:
+    """Parse (and cache) one header line; None if it is not "name: value"."""
+    name, sep, value = line.partition(":")
+    if not sep or not name or " " in name or "\t" in name:
+        return None
+    pair = (name, value.strip(" \t"))
+    kind = _FRAMING_NAMES.get(name.lower(), 0)
+    if not kind:
+        if len(_PLAIN) >= _CACHE_MAX:
+            _PLAIN.clear()
+        _PLAIN[line] = pair
+        return pair, 0, None
+    value = pair[1]
+    parsed: Any
+    if kind == _F_LENGTH:
+        parsed = _content_length(value)
+    elif kind == _F_CODING:
+        parsed = value.rsplit(",", 1)[-1].strip().lower()
+    elif kind == _F_TYPE:
+        parsed = value.split(";", 1)[0].strip().lower()
+    else:
+        parsed = value.lower()
+    if len(_FRAMING) >= _CACHE_MAX:
+        _FRAMING.clear()
+    entry = _FRAMING[line] = (pair, kind, parsed)
+    return entry
 
 
 def _content_length(value: str) -> int:
@@ -342,31 +380,33 @@ class Http1Parser:
         headers: list[tuple[str, str]] = []
         length = -1
         chunked = False
-        coding = ""
-        ctype = cenc = ""
+        coding = ctype = cenc = ""
+        plain = _PLAIN.get
         for hline in lines[1:]:
-            if hline[:1] in (" ", "\t") and hline and headers:  # obsolete line folding
-                name, value = headers[-1]
-                headers[-1] = (name, f"{value} {hline.strip()}")
+            pair = plain(hline)
+            if pair is not None:
+                headers.append(pair)
                 continue
-            name, sep, value = hline.partition(":")
-            if not sep or not name or " " in name or "\t" in name:
+            entry = _FRAMING.get(hline) or _header_line(hline)
+            if entry is None:
+                if hline[:1] in (" ", "\t") and headers:  # obsolete line folding
+                    name, value = headers[-1]
+                    headers[-1] = (name, f"{value} {hline.strip()}")
+                    continue
                 return f"bad header line {preview(hline.encode('latin-1'), 60)}"
-            value = value.strip(" \t")
-            headers.append((name, value))
-            size = len(name)
-            if size == 14 and name.lower() == "content-length":
-                value_length = _content_length(value)
-                if value_length < 0 or (length >= 0 and value_length != length):
-                    return f"bad Content-Length {preview(value.encode('latin-1'), 40)}"
-                length = value_length
-            elif size == 17 and name.lower() == "transfer-encoding":
-                coding = value.rsplit(",", 1)[-1].strip().lower()
-                chunked = coding == "chunked"
-            elif size == 12 and name.lower() == "content-type":
-                ctype = value.split(";", 1)[0].strip().lower()
-            elif size == 16 and name.lower() == "content-encoding":
-                cenc = value.strip().lower()
+            pair, kind, parsed = entry
+            headers.append(pair)
+            if kind == _F_LENGTH:
+                if parsed < 0 or (length >= 0 and parsed != length):
+                    return f"bad Content-Length {preview(pair[1].encode('latin-1'), 40)}"
+                length = parsed
+            elif kind == _F_CODING:
+                coding = parsed
+                chunked = parsed == "chunked"
+            elif kind == _F_TYPE:
+                ctype = parsed
+            elif kind == _F_ENCODING:
+                cenc = parsed
         since, since_frame = self._since if self._since is not None else 0.0, self._since_frame
         if self.requests:
             event: HttpEvent = RequestHead(parts[0], parts[1], parts[2], tuple(headers), since, since_frame, ctype, cenc)

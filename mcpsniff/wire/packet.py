@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import NamedTuple
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
@@ -28,20 +27,9 @@ _IPV6_FRAG, _IPV6_AH = 44, 51
 _TCP = struct.Struct("!HHIIH").unpack_from
 
 
-class Segment(NamedTuple):
-    """One TCP segment: addresses are raw bytes (4 bytes IPv4, 16 bytes IPv6)."""
-
-    src: bytes
-    dst: bytes
-    sport: int
-    dport: int
-    seq: int
-    ack: int
-    flags: int
-    payload: bytes
-
-
-_new_segment = tuple.__new__  # NamedTuple's __new__ is a Python function: skip it on the hot path
+# One TCP segment, as a plain tuple (a NamedTuple costs 200 ns more per packet):
+# (src, dst, sport, dport, seq, ack, flags, payload); addresses are raw bytes (4 or 16).
+Segment = tuple[bytes, bytes, int, int, int, int, int, bytes]
 
 
 def endpoint(addr: bytes, port: int) -> str:
@@ -68,29 +56,29 @@ class PacketDecoder:
 
     def decode(self, linktype: int, frame: bytes) -> Segment | None:
         try:
-            if linktype == 1:  # Ethernet, possibly with 802.1Q/802.1ad tags
-                ethertype = (frame[12] << 8) | frame[13]
-                off = 14
-                while ethertype in _VLAN_TYPES:
-                    ethertype = (frame[off + 2] << 8) | frame[off + 3]
-                    off += 4
-                if ethertype == 0x0800:
-                    return self._ipv4(frame, off)
-                if ethertype == 0x86DD:
-                    return self._ipv6(frame, off)
-                self.non_tcp += 1
-                return None
-            if linktype == 113:  # Linux cooked v1: protocol at 14
-                return self._by_ethertype(frame, (frame[14] << 8) | frame[15], 16)
-            if linktype == 276:  # Linux cooked v2: protocol first, 20-byte header
-                return self._by_ethertype(frame, (frame[0] << 8) | frame[1], 20)
-            if linktype == 0 or linktype == 108:  # 4-byte address family (either byte order)
-                return self._by_version(frame, 4)
-            if linktype in LINK_RAW_ALIASES:
-                return self._by_version(frame, 0)
+            # fast path, most packets of most captures: Ethernet, IPv4 without options, TCP, not a fragment
+            if linktype == 1 and frame[12] == 8 and frame[13] == 0 and frame[14] == 0x45 and frame[23] == 6 and not (frame[20] & 0x1F or frame[21]):
+                sport, dport, seq, ack, offflags = _TCP(frame, 34)
+                doff = (offflags >> 12) * 4
+                if doff >= 20:
+                    total = (frame[16] << 8) | frame[17]
+                    return (frame[26:30], frame[30:34], sport, dport, seq, ack, offflags & 0xFF, frame[34 + doff : 14 + total if total else len(frame)])
+            return self._decode(linktype, frame)
         except (IndexError, struct.error):
             self.malformed += 1
             return None
+
+    def _decode(self, linktype: int, frame: bytes) -> Segment | None:
+        if linktype == 1:  # Ethernet, possibly with 802.1Q/802.1ad tags
+            return self._by_ethertype(frame, (frame[12] << 8) | frame[13], 14)
+        if linktype == 113:  # Linux cooked v1: protocol at 14
+            return self._by_ethertype(frame, (frame[14] << 8) | frame[15], 16)
+        if linktype == 276:  # Linux cooked v2: protocol first, 20-byte header
+            return self._by_ethertype(frame, (frame[0] << 8) | frame[1], 20)
+        if linktype == 0 or linktype == 108:  # 4-byte address family (either byte order)
+            return self._by_version(frame, 4)
+        if linktype in LINK_RAW_ALIASES:
+            return self._by_version(frame, 0)
         self.unsupported_links[linktype] = self.unsupported_links.get(linktype, 0) + 1
         return None
 
@@ -159,4 +147,4 @@ class PacketDecoder:
         if doff < 20:
             self.malformed += 1
             return None
-        return _new_segment(Segment, (src, dst, sport, dport, seq, ack, offflags & 0xFF, frame[off + doff : end]))
+        return (src, dst, sport, dport, seq, ack, offflags & 0xFF, frame[off + doff : end])

@@ -193,7 +193,7 @@ def hostile_analysis() -> Analysis:
         for ex in ns.exchanges[:40]:
             ex.namespace = ns.name
             ex.target = f"/{ns.name}/mcp?x=<script>alert(7)</script>&u=javascript:alert(8)"
-            ex.rpc_methods = [f"tools/call<img src=x onerror=alert(9)>{evil}"] if ex.rpc_methods else []
+            ex.rpc_methods = [f"tools/call<img src=x onerror=alert(9)>{evil}", "__proto__", "constructor"] if ex.rpc_methods else []
             ex.request_headers = (*ex.request_headers, ("x-evil</script>", evil), ("referer", "javascript:alert(10)"))
             ex.response_headers = (*ex.response_headers, ("x-evil", evil))
             ex.request_body = json.dumps({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": evil, "arguments": {"html": evil}}})

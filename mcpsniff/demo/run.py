@@ -1,0 +1,416 @@
+"""``mcpsniff demo``: a real MCP server restart, recorded by both capture backends, then analyzed.
+
+What runs (all on 127.0.0.1, every process in its own process group):
+
+    clients (SDK) --> proxy port: mitmdump + addon --> server port: uvicorn, 4 namespaces
+                      \\______ live capture on lo records both hops ______/
+
+The clients talk to the proxy, so ``run.jsonl`` (the addon) and the proxy port of
+``capture.pcapng`` both show what the clients saw; the server port of the pcap shows
+the restart itself (refused connections).  The report is the analysis of the
+server hop (see ``analyze_run``); ``summary.json`` holds the verdicts of every view
+(both hops, ``run.jsonl``, the clients' own log) and says whether they agree.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import CaptureError
+from . import NAMESPACES
+
+HOST = "127.0.0.1"
+READY_TIMEOUT = 30.0  # s for a server process to say "ready"
+STOP_TIMEOUT = 5.0  # s after SIGTERM before SIGKILL
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    policies: dict[str, str]  # namespace -> clients.POLICIES name (others: healthy)
+    description: str
+    signatures: dict[str, str] = field(default_factory=dict)  # namespace -> expected stall signature
+
+    def policy(self, ns: str) -> str:
+        return self.policies.get(ns, "healthy")
+
+    def expected(self, ns: str) -> str:
+        return "rebound" if self.policy(ns) == "healthy" else "stalled"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("healthy", {}, "every client re-initializes after the restart: all four namespaces rebind"),
+        Scenario("stale-session", {"sprint": "stale"}, "sprint keeps resuming its old session id without initialize (404 loop) while the others rebind"),
+        Scenario("retries-exhausted", {"sprint": "give-up"}, "sprint tries twice, 1 s apart, while the server is down, then gives up; the others rebind"),
+        Scenario("no-relist", {"sprint": "no-relist"}, "sprint re-initializes but never lists its tools again (dead catalogue); the others rebind"),
+        Scenario("mixed", {"dev-agents": "no-relist", "sprint": "stale", "ci-infra": "give-up"}, "three different client bugs at once; only tasks rebinds"),
+    )
+}
+
+
+@dataclass
+class DemoOptions:
+    scenario: str = "stale-session"
+    output: Path | None = None
+    down_seconds: float = 5.0  # server down between SIGTERM and the new process
+    settle_seconds: float = 40.0  # recording after the server is back (reconnect schedules play out)
+    warmup_seconds: float = 4.0  # normal traffic before the restart
+    call_interval: float = 0.7  # s between each client's tool calls
+    iface: str = "lo"
+
+
+class Progress:
+    """Progress lines on a stream: ``[  3.2s] server up``; countdowns redraw in place on a terminal."""
+
+    def __init__(self, stream: IO[str] | None = sys.stderr) -> None:
+        self.stream = stream
+        self.t0 = time.monotonic()
+        self.tty = bool(stream is not None and stream.isatty())
+
+    def __call__(self, message: str, end: str = "\n") -> None:
+        if self.stream is None:
+            return
+        prefix = "\r\x1b[K" if self.tty else ""
+        self.stream.write(f"{prefix}[{time.monotonic() - self.t0:5.1f}s] {message}{end}")
+        self.stream.flush()
+
+    def wait(self, label: str, seconds: float, detail: Callable[[], str] = lambda: "") -> None:
+        """Sleep ``seconds`` showing ``label 12/30 s``: every second on a terminal, every 5 s otherwise."""
+        start = time.monotonic()
+        step = 1.0 if self.tty else 5.0
+        shown = -step
+        while (elapsed := time.monotonic() - start) < seconds:
+            if elapsed - shown >= step:
+                shown = elapsed
+                extra = detail()
+                self(f"{label} {int(elapsed)}/{int(seconds)} s" + (f" - {extra}" if extra else ""), end="" if self.tty else "\n")
+            time.sleep(min(0.2, seconds - elapsed))
+        if self.tty:
+            self(f"{label} {int(seconds)}/{int(seconds)} s" + (f" - {detail()}" if detail() else ""))
+
+
+class Processes:
+    """Every child process of the demo, each in its own process group; ``cleanup()`` ends them all."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        atexit.register(self.cleanup)
+
+    def spawn(self, args: list[str], log: Path, stdout: int | None = None) -> subprocess.Popen[bytes]:
+        with INTERRUPTS.critical(), log.open("ab") as err:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout if stdout is not None else err, stderr=err, start_new_session=True)
+            self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        """Signal the process group, wait, escalate to SIGKILL."""
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(STOP_TIMEOUT)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def cleanup(self) -> None:
+        for proc in reversed(self.procs):
+            self.stop(proc)
+        self.procs.clear()
+
+
+class Interrupts:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, except inside ``critical()``, where they wait.
+
+    A child process started while a signal arrives would otherwise be orphaned: the
+    signal is held until its handle is stored, then the ``finally`` blocks stop it.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._pending = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handler)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self._depth:
+            self._pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth and self._pending:
+                self._pending = False
+                raise KeyboardInterrupt
+
+
+INTERRUPTS = Interrupts()
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports that were free a moment ago."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind((HOST, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def spawn_server(procs: Processes, port: int, log: Path, start_at: float | None = None) -> subprocess.Popen[bytes]:
+    """Start the demo server process (listening at ``start_at`` if given)."""
+    args = [sys.executable, "-m", "mcpsniff.demo.server", "--port", str(port)]
+    if start_at is not None:
+        args += ["--start-at", f"{start_at:.3f}"]
+    return procs.spawn(args, log, stdout=subprocess.PIPE)
+
+
+def wait_ready(procs: Processes, proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = READY_TIMEOUT) -> float:
+    """Wait for the server's ``ready`` line (no probe connection: it would be captured); returns the time."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.startswith(b"ready") and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stdout], [], [], 0.1)[0]:
+            line = proc.stdout.readline() or line
+    if not line.startswith(b"ready"):
+        procs.stop(proc)
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise CaptureError(f"demo server did not start on port {port}: {' | '.join(tail) or 'no output'}")
+    return time.time()
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The clients' JSON-lines log (a partial last line is skipped)."""
+    events = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
+def client_truth(events: list[dict[str, Any]], restarted_at: float) -> dict[str, str]:
+    """What each client ended in, from its own log: ``rebound`` = a successful call after the
+    restart in a session that listed its tools; else ``stalled``."""
+    listed: dict[str, set[int]] = {ns: set() for ns in NAMESPACES}
+    truth = {ns: "stalled" for ns in NAMESPACES}
+    for ev in events:
+        ns, detail = ev.get("ns"), ev.get("detail", {})
+        if ns not in listed:
+            continue
+        if ev.get("event") == "tools_listed":
+            listed[ns].add(detail.get("gen"))
+        elif ev.get("event") == "call_ok" and ev.get("t", 0) > restarted_at and detail.get("gen") in listed[ns] and detail.get("gen", 0) > 1:
+            truth[ns] = "rebound"
+    return truth
+
+
+def connected(events: list[dict[str, Any]]) -> set[str]:
+    return {ev["ns"] for ev in events if ev.get("event") == "tools_listed"}
+
+
+@dataclass
+class DemoRun:
+    """What a demo run produced (files are in ``output``)."""
+
+    output: Path
+    scenario: Scenario
+    server_port: int
+    proxy_port: int
+    restart: dict[str, float]
+    pcap: Path | None  # None when raw sockets were refused
+    jsonl: Path
+    clients_log: Path
+    truth: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def record(opts: DemoOptions, say: Progress) -> DemoRun:
+    """Run server, proxy, capture and clients through one restart; write the raw files."""
+    scenario = SCENARIOS[opts.scenario]
+    say(f"scenario {scenario.name}: {scenario.description}")
+    from ..capture.live import LiveCapture  # imported after the first line: the SDK and scapy take a moment
+    from ..capture.proxy import start_proxy
+    from .clients import POLICIES
+
+    out = opts.output or Path("captures") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    server_port, proxy_port = free_ports(2)
+    pcap, jsonl, clients_log = out / "capture.pcapng", out / "run.jsonl", out / "clients.jsonl"
+    for stale in (pcap, jsonl, clients_log):
+        stale.unlink(missing_ok=True)
+    warnings: list[str] = []
+    for ns in NAMESPACES:
+        say(f"  {ns:<11} client policy: {scenario.policy(ns):<9} ({POLICIES[scenario.policy(ns)].description})")
+    procs = Processes()
+    cap: LiveCapture | None = LiveCapture([proxy_port, server_port], pcap, opts.iface)
+    proxy = None
+    restart: dict[str, float] = {}
+    try:
+        try:
+            cap.start()
+            say(f"live capture on {opts.iface}: tcp ports {proxy_port} (client->proxy) and {server_port} (proxy->server) -> {pcap}")
+        except CaptureError as exc:
+            warnings.append(f"live capture unavailable ({exc}); only run.jsonl is recorded")
+            say(f"warning: {warnings[-1]}")
+            cap = None
+        server = spawn_server(procs, server_port, logs / "server.log")  # boots while mitmdump starts
+        with INTERRUPTS.critical():  # start_proxy owns the mitmdump process until it returns
+            proxy = start_proxy(proxy_port, f"http://{HOST}:{server_port}", jsonl, log_path=logs / "proxy.log")
+        say(f"proxy up: mitmdump with the mcpsniff addon on {HOST}:{proxy_port} -> {jsonl.name}")
+        wait_ready(procs, server, server_port, logs / "server.log")
+        say(f"server up: 4 namespaces on http://{HOST}:{server_port}/<ns>/mcp")
+        policies = [f"--policy={ns}={scenario.policy(ns)}" for ns in NAMESPACES]
+        clients = procs.spawn([sys.executable, "-m", "mcpsniff.demo.clients", "--base", f"http://{HOST}:{proxy_port}", "--log", str(clients_log), f"--interval={opts.call_interval}", *policies], logs / "clients.log")
+        deadline = time.monotonic() + READY_TIMEOUT
+        while connected(read_events(clients_log)) != set(NAMESPACES):
+            if clients.poll() is not None or time.monotonic() > deadline:
+                raise CaptureError(f"demo clients did not connect (see {logs / 'clients.log'})")
+            time.sleep(0.1)
+        say(f"clients connected: one SDK client per namespace, a tool call every {opts.call_interval:g} s")
+        status = (lambda: cap.stats.line()) if cap is not None else (lambda: "")
+        say.wait("normal traffic", opts.warmup_seconds, status)
+        say("restarting server: SIGTERM")
+        restart["server_stopped_at"] = time.time()
+        procs.stop(server)
+        restart["server_exited_at"] = time.time()
+        server = spawn_server(procs, server_port, logs / "server.log", start_at=restart["server_exited_at"] + opts.down_seconds)
+        say.wait("server down", opts.down_seconds)
+        restart["server_ready_at"] = wait_ready(procs, server, server_port, logs / "server.log")
+        say("server back up (new process, no sessions)")
+
+        def rebound() -> str:
+            truth = client_truth(read_events(clients_log), restart["server_ready_at"])
+            return f"{sum(v == 'rebound' for v in truth.values())}/4 clients rebound" + (f"; {cap.stats.line()}" if cap else "")
+
+        say.wait("waiting for reconnects", opts.settle_seconds, rebound)
+    finally:
+        with INTERRUPTS.critical():  # a second Ctrl-C must not cut the clean-up short
+            if cap is not None:
+                stats = cap.stop()
+                say(f"capture stopped: {stats.line()}")
+                if cap.error:
+                    warnings.append(cap.error)
+            if proxy is not None:
+                proxy.stop()
+            procs.cleanup()
+            atexit.unregister(procs.cleanup)
+    truth = client_truth(read_events(clients_log), restart["server_ready_at"])
+    return DemoRun(out, scenario, server_port, proxy_port, restart, pcap if cap is not None else None, jsonl, clients_log, truth, warnings)
+
+
+def analyze_run(run: DemoRun, html: bool = True) -> tuple[Any, dict[str, Any]]:
+    """Analyze every view of the run and write report.txt, report.html and summary.json.
+
+    The report is the server hop of the pcap: like a capture on a real server's port
+    it shows the restart itself (refused connections, when the server was back).
+    The client hop (what the clients saw: 502 from the proxy while the server was
+    down), run.jsonl and the clients' own log are the cross-checks.  Without a pcap
+    the report is run.jsonl.  Returns the report's analysis and the summary.
+    """
+    from ..api import analyze_files
+    from ..report.text import render_text
+
+    views: dict[str, Any] = {}
+    if run.pcap is not None:
+        views["server-hop"] = analyze_files([run.pcap], ports=[run.server_port])
+        views["client-hop"] = analyze_files([run.pcap], ports=[run.proxy_port])
+    views["jsonl"] = analyze_files([run.jsonl])
+    main_view = next(iter(views))
+    primary = views[main_view]
+    (run.output / "report.txt").write_text(render_text(primary, color=False) + "\n", encoding="utf-8")
+    files = {"report": "report.txt", "jsonl": run.jsonl.name, "clients_log": run.clients_log.name}
+    if run.pcap is not None:
+        files["pcap"] = run.pcap.name
+    if html:
+        try:
+            from ..report.html import write_html
+        except ImportError:
+            pass
+        else:
+            write_html(primary, run.output / "report.html")
+            files["html"] = "report.html"
+    namespaces: dict[str, Any] = {}
+    for ns in NAMESPACES:
+        row: dict[str, Any] = {"policy": run.scenario.policy(ns), "expected": run.scenario.expected(ns), "client": run.truth.get(ns, "unknown")}
+        for name, analysis in views.items():
+            diag = next((n.diagnosis for n in analysis.namespaces if n.name == ns), None)
+            row[name] = diag.verdict if diag else "missing"
+            if name == main_view and diag is not None:
+                row["signature"] = diag.signature
+                row["stall_point"] = diag.stall_point.describe(primary.t0) if diag.stall_point else None
+        row["verdict"] = row[main_view]
+        namespaces[ns] = row
+    summary = {
+        "scenario": run.scenario.name,
+        "description": run.scenario.description,
+        "report_view": main_view,
+        "views": {
+            "server-hop": f"capture.pcapng, tcp port {run.server_port} (proxy -> server)",
+            "client-hop": f"capture.pcapng, tcp port {run.proxy_port} (clients -> proxy)",
+            "jsonl": "run.jsonl (mitmproxy addon)",
+            "client": "clients.jsonl (what each client itself ended in)",
+        },
+        "ports": {"proxy": run.proxy_port, "server": run.server_port},
+        "restart": run.restart,
+        "namespaces": namespaces,
+        "agree": all(len({row[k] for k in ("client", *views)}) == 1 for row in namespaces.values()),
+        "as_expected": all(row["verdict"] == row["expected"] for row in namespaces.values()),
+        "stalled": [ns.name for ns in primary.stalled],
+        "files": files,
+        "warnings": run.warnings,
+    }
+    if run.pcap is None:
+        del summary["views"]["server-hop"], summary["views"]["client-hop"]
+    (run.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return primary, summary
+
+
+def verdict_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per namespace: the report's verdict, plus any view that says otherwise."""
+    lines = []
+    for ns, row in summary["namespaces"].items():
+        others = [f"{k} says {row[k]}" for k in ("client-hop", "jsonl", "client") if k in row and row[k] != row["verdict"]]
+        sig = f" ({row['signature']})" if row.get("signature") else ""
+        lines.append(f"  {ns:<11} {row['verdict'].upper():<9}{sig}" + (f"   [{'; '.join(others)}]" if others else ""))
+    return lines

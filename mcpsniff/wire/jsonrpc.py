@@ -1,0 +1,136 @@
+"""JSON-RPC 2.0 / MCP message classification of an HTTP body or an SSE ``data`` string.
+
+Captured bodies are untrusted and sometimes cut short, so nothing here raises:
+anything that is not a well-formed message comes back as kind "invalid" with a
+one-line ``reason`` (plus whatever method/id could still be read).  Batches (a JSON
+array, allowed by 2025-03-26 and removed by 2025-06-18) are flattened.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+REQUEST = "request"
+NOTIFICATION = "notification"
+RESPONSE = "response"
+ERROR = "error"
+INVALID = "invalid"
+KINDS = (REQUEST, NOTIFICATION, RESPONSE, ERROR, INVALID)
+
+
+@dataclass(slots=True)
+class RpcMessage:
+    """One JSON-RPC message.  ``id`` is None for notifications (and for ``"id": null``).
+
+    Read-only by convention (not frozen: a frozen dataclass is ~5x slower to build,
+    and ``analyze`` builds one per captured message).
+    """
+
+    kind: str
+    method: str = ""
+    id: str | int | float | None = None
+    params: Any = None
+    result: Any = None
+    error_code: int | None = None
+    error_message: str = ""
+    error_data: Any = None
+    reason: str = ""  # why the message is "invalid"
+
+
+@dataclass(slots=True)
+class RpcBody:
+    """The messages of one body; ``batch`` when the body was a JSON array."""
+
+    messages: tuple[RpcMessage, ...]
+    batch: bool = False
+
+
+def _what(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+
+
+def parse(text: str | bytes) -> RpcBody:
+    """Classify a whole body (or SSE data). Blank text has no messages."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        return RpcBody((RpcMessage(INVALID, reason="invalid JSON: nested too deeply"),))
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32
+        if not text.strip():
+            return RpcBody(())
+        return RpcBody((RpcMessage(INVALID, reason=f"invalid JSON: {exc}"),))
+    if type(value) is list:
+        if not value:
+            return RpcBody((RpcMessage(INVALID, reason="empty batch"),), True)
+        return RpcBody(tuple([classify(item) for item in value]), True)
+    return RpcBody((classify(value),))
+
+
+def classify(obj: Any) -> RpcMessage:
+    """Classify one decoded JSON value as a JSON-RPC 2.0 message."""
+    if type(obj) is dict and obj.get("jsonrpc") == "2.0":  # fast paths: well-formed messages
+        msg_id = obj.get("id")
+        if msg_id is None or type(msg_id) is int or type(msg_id) is str:
+            method = obj.get("method")
+            if type(method) is str:
+                return RpcMessage(REQUEST if "id" in obj else NOTIFICATION, method, msg_id, obj.get("params"))
+            if method is None and "method" not in obj and "id" in obj:
+                if "result" in obj and "error" not in obj:
+                    return RpcMessage(RESPONSE, "", msg_id, None, obj["result"])
+                error = obj.get("error")
+                if type(error) is dict and "result" not in obj:
+                    code, message = error.get("code"), error.get("message")
+                    if type(code) is int and type(message) is str:
+                        return RpcMessage(ERROR, "", msg_id, None, None, code, message, error.get("data"))
+    return _classify_odd(obj)
+
+
+def _classify_odd(obj: Any) -> RpcMessage:
+    """Everything the fast paths did not accept: say what is wrong, keep what can be read."""
+    if not isinstance(obj, dict):
+        return RpcMessage(INVALID, reason=f"not a JSON-RPC message: {_what(obj)}")
+    method = obj.get("method")
+    msg_id = obj.get("id")
+    problem = ""
+    if obj.get("jsonrpc") != "2.0":
+        problem = 'jsonrpc is not "2.0"'
+    if msg_id is not None and (isinstance(msg_id, bool) or not isinstance(msg_id, str | int | float)):
+        problem = problem or f"id is {_what(msg_id)}"
+        msg_id = None
+    if "method" in obj:
+        if not isinstance(method, str):
+            return RpcMessage(INVALID, id=msg_id, reason=f"method is {_what(method)}")
+        kind = REQUEST if "id" in obj else NOTIFICATION
+        return RpcMessage(INVALID if problem else kind, method, msg_id, obj.get("params"), reason=problem)
+    if "error" in obj:
+        error = obj["error"]
+        if "result" in obj:
+            problem = problem or "both result and error"
+        if not isinstance(error, dict):
+            return RpcMessage(INVALID, id=msg_id, reason=problem or f"error is {_what(error)}")
+        code, message = error.get("code"), error.get("message")
+        if isinstance(code, bool) or not isinstance(code, int):
+            problem = problem or "error code is not an integer"
+            code = None
+        if not isinstance(message, str):
+            problem = problem or "error message is not a string"
+            message = ""
+        if "id" not in obj:
+            problem = problem or "response without id"
+        return RpcMessage(INVALID if problem else ERROR, "", msg_id, None, None, code, message, error.get("data"), problem)
+    if "result" in obj:
+        if "id" not in obj:
+            problem = problem or "response without id"
+        return RpcMessage(INVALID if problem else RESPONSE, "", msg_id, result=obj["result"], reason=problem)
+    return RpcMessage(INVALID, id=msg_id, reason=problem or "neither method, result nor error")
+
+
+def tool_count(result: Any) -> int | None:
+    """Number of tools in a ``tools/list`` result (None if it is not one)."""
+    if isinstance(result, dict):
+        tools = result.get("tools")
+        if isinstance(tools, list):
+            return len(tools)
+    return None

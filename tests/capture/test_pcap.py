@@ -1,0 +1,333 @@
+"""pcap/pcapng files -> records: every link type, both file formats, real captures, broken files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import shutil
+import struct
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Ether, Loopback
+from scapy.packet import Packet, Raw, raw
+from scapy.utils import PcapNgWriter, PcapWriter, RawPcapNgReader, RawPcapReader
+
+from mcpsniff.capture.pcap import FrameReader, read_capture
+from mcpsniff.errors import BadInputError
+from mcpsniff.records import CaptureWarning, ConnEvent, End, Meta, Record, Request, Response
+from mcpsniff.wire.pipeline import PipelineStats
+
+logging.getLogger("scapy").setLevel(logging.ERROR)
+
+REAL = sorted((Path(__file__).resolve().parent.parent / "data" / "real").glob("*/capture.pcap"))
+T0 = 1795490000.0
+BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+REQUEST = b"POST /tasks/mcp HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(BODY), BODY)
+ANSWER = b'{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}'
+RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(ANSWER), ANSWER)
+
+
+def exchange(ip: type[IP] | type[IPv6], client: str, server: str, cport: int = 40000, t0: float = T0) -> list[Packet]:
+    """Handshake, one POST answered with JSON, FIN from both sides (IP layer and up)."""
+    c, s = 1000, 7000
+
+    def pkt(from_client: bool, flags: str, seq: int, ack: int, data: bytes = b"") -> Packet:
+        src, dst, sp, dp = (client, server, cport, 18201) if from_client else (server, client, 18201, cport)
+        p = ip(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
+        return p / Raw(data) if data else p
+
+    seq = [
+        pkt(True, "S", c, 0),
+        pkt(False, "SA", s, c + 1),
+        pkt(True, "A", c + 1, s + 1),
+        pkt(True, "PA", c + 1, s + 1, REQUEST),
+        pkt(False, "PA", s + 1, c + 1 + len(REQUEST), RESPONSE),
+        pkt(True, "FA", c + 1 + len(REQUEST), s + 1 + len(RESPONSE)),
+        pkt(False, "FA", s + 1 + len(RESPONSE), c + 2 + len(REQUEST)),
+        pkt(True, "A", c + 2 + len(REQUEST), s + 2 + len(RESPONSE)),
+    ]
+    for i, p in enumerate(seq):
+        p.time = t0 + i * 0.001
+    return seq
+
+
+V4 = (IP, "127.0.0.1", "127.0.0.2")
+V6 = (IPv6, "::1", "2001:db8::5")
+LINKS = {  # name -> (wrap an IP packet, pcap link type)
+    "ethernet": (lambda p: Ether() / p, 1),
+    "linux-cooked": (lambda p: CookedLinux(proto=0x0800 if p.version == 4 else 0x86DD) / p, 113),
+    "linux-cooked-v2": (lambda p: CookedLinuxV2(proto=0x0800 if p.version == 4 else 0x86DD) / p, 276),
+    "bsd-loopback": (lambda p: Loopback(type=2 if p.version == 4 else 30) / p, 0),
+    "raw-ip": (lambda p: p, 101),
+}
+
+
+def write_pcap(path: Path, packets: list[Packet], linktype: int, **options: object) -> Path:
+    with PcapWriter(str(path), linktype=linktype, **options) as w:
+        for p in packets:
+            w.write(p)
+    return path
+
+
+def summary(records: list[Record]) -> list[str]:
+    out = []
+    for r in records:
+        match r:
+            case Meta(source=source):
+                out.append(f"meta {source}")
+            case ConnEvent(event=event, client=client, server=server, by=by):
+                out.append(f"{event} {client}->{server}" + (f" by {by}" if by else ""))
+            case Request(method=method, target=target, body=body):
+                out.append(f"{method} {target} {body}")
+            case Response(status=status, body=body):
+                out.append(f"{status} {body}")
+            case End(outcome=outcome):
+                out.append(f"end {outcome}")
+            case CaptureWarning(message=message):
+                out.append(f"warning {message}")
+    return out
+
+
+def expected(client: str, server: str) -> list[str]:
+    return ["meta pcap", f"opened {client}:40000->{server}:18201", f"POST /tasks/mcp {BODY.decode()}", f"200 {ANSWER.decode()}", "end complete", f"closed {client}:40000->{server}:18201 by client"]
+
+
+def endpoint(addr: str) -> str:
+    return f"[{addr}]" if ":" in addr else addr
+
+
+@pytest.mark.parametrize("ipv", [V4, V6], ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize("link", list(LINKS))
+def test_every_link_type(tmp_path: Path, link: str, ipv: tuple) -> None:
+    wrap, linktype = LINKS[link]
+    ip, client, server = ipv
+    packets = [wrap(p) for p in exchange(ip, client, server)]
+    for p, q in zip(packets, exchange(ip, client, server)):
+        p.time = q.time
+    path = write_pcap(tmp_path / "x.pcap", packets, linktype)
+    got = summary(list(read_capture(path)))
+    want = expected(endpoint(client), endpoint(server))
+    assert got[: len(want)] == want
+    assert not [line for line in got if line.startswith("warning")]
+
+
+def test_pcapng_with_interfaces_of_different_link_types(tmp_path: Path) -> None:
+    eth = [Ether() / p for p in exchange(IP, "10.0.0.1", "10.0.0.2", t0=T0)]
+    sll2 = [CookedLinuxV2(proto=0x86DD) / p for p in exchange(IPv6, "::1", "::1", cport=40001, t0=T0 + 0.0005)]
+    path = tmp_path / "two.pcapng"
+    writer = PcapNgWriter(str(path))
+    for p, q in zip(eth, exchange(IP, "10.0.0.1", "10.0.0.2", t0=T0)):
+        p.time, p.sniffed_on = q.time, "eth0"
+    for p, q in zip(sll2, exchange(IPv6, "::1", "::1", cport=40001, t0=T0 + 0.0005)):
+        p.time, p.sniffed_on = q.time, "any"
+    for p in sorted(eth + sll2, key=lambda p: p.time):
+        writer.write(p)
+    writer.close()
+    records = list(read_capture(path))
+    opened = [r for r in records if isinstance(r, ConnEvent) and r.event == "opened"]
+    assert sorted(r.client for r in opened) == ["10.0.0.1:40000", "[::1]:40001"]
+    assert [r.status for r in records if isinstance(r, Response)] == [200, 200]
+
+
+def _block(code: int, body: bytes, e: str) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack(e + "II", code, len(body) + 12) + body + struct.pack(e + "I", len(body) + 12)
+
+
+def _shb(e: str) -> bytes:
+    return _block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e)
+
+
+def _idb(e: str, linktype: int, tsresol: int | None = None, tsoffset: int = 0) -> bytes:
+    opts = b""
+    if tsresol is not None:
+        opts += struct.pack(e + "HHB3x", 9, 1, tsresol)
+    if tsoffset:
+        opts += struct.pack(e + "HHq", 14, 8, tsoffset)
+    return _block(1, struct.pack(e + "HHI", linktype, 0, 0) + opts + (struct.pack(e + "HH", 0, 0) if opts else b""), e)
+
+
+def _epb(e: str, iface: int, ts: int, data: bytes) -> bytes:
+    return _block(6, struct.pack(e + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data, e)
+
+
+def test_pcapng_sections_byte_orders_resolutions_and_odd_blocks(tmp_path: Path) -> None:
+    """Big-endian section with ns timestamps and an offset, unknown blocks, then a little-endian section."""
+    frames = [raw(p) for p in exchange(IP, "10.0.0.1", "10.0.0.2")]
+    big = _shb(">") + _idb(">", 101, tsresol=9, tsoffset=1_700_000_000) + _block(0xBAD, b"custom", ">") + _block(4, b"\0" * 8, ">")
+    big += b"".join(_epb(">", 0, int(0.25e9) + i * 1000, f) for i, f in enumerate(frames[:4]))
+    little = _shb("<") + _block(5, b"stats", "<") + _idb("<", 113) + _idb("<", 101, tsresol=0x80 | 20)
+    little += b"".join(_epb("<", 1, (1_700_000_001 << 20) + i, f) for i, f in enumerate(frames[4:]))
+    little += _block(3, struct.pack("<I", 3) + b"abc", "<")  # a simple packet block (interface 0)
+    path = tmp_path / "odd.pcapng"
+    path.write_bytes(big + little)
+    with FrameReader(path) as reader:
+        got = list(reader)
+        assert reader.problem == ""
+    assert [n for _, n, _, _ in got] == list(range(1, 10))
+    assert [lt for _, _, lt, _ in got] == [101] * 8 + [113]
+    assert [d for _, _, _, d in got[:8]] == frames
+    assert got[0][0] == pytest.approx(1_700_000_000.25, abs=1e-9)
+    assert got[3][0] == pytest.approx(1_700_000_000.250003, abs=1e-9)
+    assert got[4][0] == pytest.approx(1_700_000_001.0, abs=1e-6)
+    assert got[8][3] == b"abc"
+    assert "200 " + ANSWER.decode() in summary(list(read_capture(path)))
+
+
+@pytest.mark.parametrize("options", [{}, {"nano": True}, {"endianness": ">"}, {"nano": True, "endianness": ">"}], ids=["us", "ns", "big-endian", "ns-big-endian"])
+def test_pcap_variants_match_scapy(tmp_path: Path, options: dict) -> None:
+    packets = [Ether() / p for p in exchange(IP, "10.0.0.1", "10.0.0.2")]
+    for i, p in enumerate(packets):
+        p.time = T0 + i * 0.001 + 0.000000123
+    path = write_pcap(tmp_path / "v.pcap", packets, 1, **options)
+    with FrameReader(path) as reader:
+        ours = list(reader)
+    theirs = list(RawPcapReader(str(path)))
+    assert [d for _, _, _, d in ours] == [d for d, _ in theirs]
+    tick = 1e-9 if options.get("nano") else 1e-6
+    assert [t for t, _, _, _ in ours] == pytest.approx([float(p.time) for p in packets], abs=tick)
+
+
+@pytest.mark.parametrize("capture", REAL, ids=[p.parent.name for p in REAL])
+def test_real_capture_frames_match_scapy(capture: Path) -> None:
+    with FrameReader(capture) as reader:
+        ours = [(round(t, 6), n, lt, d) for t, n, lt, d in reader]
+    theirs = [(round(m.sec + m.usec * 1e-6, 6), n, 1, d) for n, (d, m) in enumerate(RawPcapReader(str(capture)), start=1)]
+    assert ours == theirs
+
+
+def _tshark(capture: Path, *args: str) -> list[str]:
+    out = subprocess.run(["tshark", "-r", str(capture), *args], capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.split()
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is the oracle here (scripts/setup.sh installs it)")
+@pytest.mark.parametrize("capture", REAL, ids=[p.parent.name for p in REAL])
+def test_real_capture_every_connection_and_exchange_found(capture: Path) -> None:
+    """tshark's view of the capture (connections, refusals, requests, status codes) is ours too."""
+    truth = json.loads((capture.parent / "truth.json").read_text())
+    stats = PipelineStats()
+    records = list(read_capture(capture, ports=[truth["port"]], stats=stats))
+    assert isinstance(records[0], Meta) and records[0].origin == "capture.pcap"
+    conns = Counter(r.event for r in records if isinstance(r, ConnEvent))
+
+    streams = set(_tshark(capture, "-T", "fields", "-e", "tcp.stream"))
+    refused = _tshark(capture, "-Y", "tcp.flags.reset == 1 && tcp.seq == 1 && tcp.ack == 1 && tcp.len == 0 && tcp.window_size == 0", "-T", "fields", "-e", "tcp.stream")
+    assert conns["opened"] + conns["refused"] == len(streams)
+    assert conns["refused"] == len(refused) > 0
+    assert stats.connections == len(streams)
+
+    methods = _tshark(capture, "-Y", "http.request", "-T", "fields", "-e", "http.request.method")
+    requests = [r for r in records if isinstance(r, Request)]
+    assert Counter(r.method for r in requests) == Counter(methods)
+    codes = _tshark(capture, "-Y", "http.response", "-T", "fields", "-e", "http.response.code")
+    complete = {r.xid for r in records if isinstance(r, End) and r.outcome == "complete"}
+    # tshark shows a response once its body is complete: SSE streams cut by the restart are not
+    assert Counter(str(r.status) for r in records if isinstance(r, Response) and r.xid in complete) == Counter(codes)
+    assert len([r for r in records if isinstance(r, End)]) == len(requests)
+    assert not [r for r in records if isinstance(r, CaptureWarning)]
+    assert (stats.packets, stats.gaps, stats.duplicates, stats.malformed) == (len(list(RawPcapReader(str(capture)))), 0, 0, 0)
+
+
+def test_port_filter(tmp_path: Path) -> None:
+    path = write_pcap(tmp_path / "x.pcap", [Ether() / p for p in exchange(IP, "10.0.0.1", "10.0.0.2")], 1)
+    stats = PipelineStats()
+    assert summary(list(read_capture(path, ports=[9999], stats=stats))) == ["meta pcap"]
+    assert (stats.packets, stats.tcp_packets, stats.skipped) == (8, 0, 8)
+    assert len(list(read_capture(path, ports={18201}))) > 1
+
+
+def test_progress_is_reported_per_chunk_not_per_packet(tmp_path: Path) -> None:
+    real = REAL[0].read_bytes()
+    path = tmp_path / "big.pcap"
+    path.write_bytes(real[:24] + real[24:] * 8)  # ~2.6 MB, same packets 8 times
+    calls: list[tuple[int, int]] = []
+    stats = PipelineStats()
+    list(read_capture(path, progress=lambda done, total: calls.append((done, total)), stats=stats))
+    size = path.stat().st_size
+    assert 2 <= len(calls) < stats.packets / 100
+    assert calls[-1] == (size, size)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+BAD = [
+    ("empty.pcap", b"", "empty file"),
+    ("notes.txt", b"hello, this is not a capture\n", "not a pcap or pcapng capture"),
+    ("capture.pcap.gz", gzip.compress(b"\xd4\xc3\xb2\xa1" + b"\0" * 40), "gzip-compressed"),
+    ("short.pcap", b"\xd4\xc3\xb2\xa1\x02\x00", "truncated pcap file header"),
+    ("version.pcap", struct.pack("<IHHiIII", 0xA1B2C3D4, 7, 4, 0, 0, 65535, 1), "corrupt pcap file header"),
+    ("bom.pcapng", b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00" + b"\xff" * 20, "corrupt pcapng section header"),
+    ("records.jsonl", b'{"kind":"meta"}\n', "not a pcap or pcapng capture"),
+]
+
+
+@pytest.mark.parametrize("name,content,message", BAD, ids=[b[0] for b in BAD])
+def test_unreadable_files_are_one_line_errors(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(BadInputError) as err:
+        next(read_capture(path))
+    assert str(err.value).startswith(f"{name}: {message}")
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    for path in (tmp_path / "nope.pcap", tmp_path):
+        with pytest.raises(BadInputError, match="cannot"):
+            next(read_capture(path))
+
+
+def _damaged(tmp_path: Path, how: str) -> Path:
+    real = bytearray(REAL[0].read_bytes())
+    offsets = []  # start of each packet record
+    pos = 24
+    while pos < len(real):
+        offsets.append(pos)
+        pos += 16 + struct.unpack_from("<I", real, pos + 8)[0]
+    middle = offsets[len(offsets) // 2]
+    if how == "cut inside a packet":
+        real = real[: middle + 30]
+    elif how == "cut inside a packet header":
+        real = real[: middle + 7]
+    elif how == "corrupt length":
+        struct.pack_into("<I", real, middle + 8, 0x7FFFFFFF)
+    path = tmp_path / "damaged.pcap"
+    path.write_bytes(real)
+    return path
+
+
+@pytest.mark.parametrize(
+    "how,message",
+    [("cut inside a packet", "capture ends inside a packet at packet 716"), ("cut inside a packet header", "capture ends inside a packet header at packet 716"), ("corrupt length", "corrupt packet header (captured length 2147483647) at packet 716")],
+)
+def test_damaged_later_keeps_what_was_read(tmp_path: Path, how: str, message: str) -> None:
+    stats = PipelineStats()
+    records = list(read_capture(_damaged(tmp_path, how), stats=stats))
+    warning = records[-1]
+    assert isinstance(warning, CaptureWarning) and message in warning.message and "kept the packets before it" in warning.message
+    assert warning.t is not None and warning.t > 1.7e9
+    assert stats.packets == 715
+    assert len([r for r in records if isinstance(r, Request)]) > 50
+
+
+def test_truncated_pcapng_block(tmp_path: Path) -> None:
+    frames = [raw(p) for p in exchange(IP, "10.0.0.1", "10.0.0.2")]
+    data = _shb("<") + _idb("<", 101) + b"".join(_epb("<", 0, i, f) for i, f in enumerate(frames))
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(data[:-20])
+    with FrameReader(path) as reader:
+        assert len(list(reader)) == 7
+        assert "capture ends inside a block at packet 8" in reader.problem
+
+
+def test_packet_block_of_unknown_interface(tmp_path: Path) -> None:
+    path = tmp_path / "iface.pcapng"
+    path.write_bytes(_shb("<") + _idb("<", 101) + _epb("<", 3, 0, b"x" * 40))
+    records = list(read_capture(path))
+    assert "corrupt packet block (interface 3" in records[-1].message  # type: ignore[union-attr]

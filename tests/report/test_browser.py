@@ -1,0 +1,219 @@
+"""Reports opened in real headless Chromium (Debian's /usr/bin/chromium via playwright)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REAL_CAPTURES, real_analysis, truth
+
+from mcpsniff.analysis.model import Analysis
+from mcpsniff.report.html import write_html
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed (scripts/setup.sh installs Debian's chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class Opened:
+    page: Any
+    url: str
+    dialogs: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # url -> why the browser did not fetch it
+    errors: list[str] = field(default_factory=list)  # console errors (CSP violations land here) and page errors
+
+    def foreign_requests(self) -> list[str]:
+        return [u for u in self.requests if u != self.url]
+
+    def view(self) -> list[float]:
+        return self.page.evaluate("mcpsniffReport.view()")
+
+    def click_exchange(self, xid: str, tick: int | None = None) -> None:
+        pt = self.page.evaluate("([x, t]) => mcpsniffReport.point(x, t)", [xid, tick])
+        assert pt is not None, f"{xid} is not on the timeline"
+        self.page.evaluate("y => window.scrollBy(0, y - innerHeight / 2)", pt["y"])  # bring it into the viewport
+        pt = self.page.evaluate("([x, t]) => mcpsniffReport.point(x, t)", [xid, tick])
+        self.page.mouse.click(pt["x"], pt["y"])
+
+    def details(self) -> str:
+        return self.page.inner_text("#details")
+
+
+@pytest.fixture
+def open_report(browser) -> Iterator[Any]:
+    pages = []
+
+    def _open(path: Path, width: int = 1500) -> Opened:
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        pages.append(page)
+        o = Opened(page, path.resolve().as_uri())
+        page.on("dialog", lambda d: (o.dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: o.requests.append(r.url))
+        page.on("requestfailed", lambda r: o.failed.__setitem__(r.url, r.failure or ""))
+        page.on("console", lambda m: o.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: o.errors.append(str(e)))
+        page.goto(o.url)
+        page.wait_for_selector("html[data-ready='1']", timeout=30_000)
+        return o
+
+    yield _open
+    for page in pages:
+        page.close()
+
+
+def _render(analysis, path: Path, **kw: Any) -> Path:
+    write_html(analysis, path, **kw)
+    return path
+
+
+def test_stall_marker_details_zoom_and_filters(sample, tmp_path, open_report, artifacts) -> None:
+    o = open_report(_render(sample, tmp_path / "r.html"))
+    page = o.page
+    # the stall marker: present for the stalled namespace only, with its signature
+    markers = page.locator(".stall-marker")
+    assert markers.count() == 1 and markers.get_attribute("data-ns") == "2"
+    assert markers.locator(".flag").inner_text() == "⚑ stall: stale-session-loop"
+    assert markers.is_visible()
+    page.screenshot(path=str(artifacts / "report-synthetic.png"), full_page=True)
+
+    # click a tool call: headers and the pretty-printed JSON body
+    call = next(ex for ex in sample.namespaces[0].exchanges if ex.rpc_methods == ["tools/call"])
+    o.click_exchange(call.xid)
+    text = o.details()
+    assert page.get_attribute("#details", "data-selected") == call.xid
+    assert "tasks: POST tools/call → 200" in text and "REQUEST HEADERS" in text.upper()
+    assert "mcp-protocol-version" in text and "Bearer [REDACTED]" in text
+    assert '"name": "echo"' in text  # body re-indented as JSON
+
+    # click an SSE tick on a GET stream: its data is shown and highlighted
+    stream = next(ex for ex in sample.namespaces[1].exchanges if ex.method == "GET")
+    page.evaluate("mcpsniffReport.setView(0, 12)")
+    o.click_exchange(stream.xid, tick=2)
+    assert page.get_attribute("#details", "data-selected") == stream.xid
+    assert page.locator("#details tr.hl").inner_text().count("dev-agents heartbeat") == 1
+
+    # zoom: buttons, wheel around the cursor, drag to pan, fit
+    page.click("#zoom-fit")
+    full = o.view()
+    page.click("#zoom-in")
+    v = o.view()
+    assert v[1] - v[0] == pytest.approx((full[1] - full[0]) / 2)
+    box = page.locator("#tl canvas").bounding_box()
+    page.mouse.move(box["x"] + 700, box["y"] + 120)
+    page.mouse.wheel(0, -400)
+    zoomed = o.view()
+    assert zoomed[1] - zoomed[0] < v[1] - v[0]
+    page.mouse.down()
+    page.mouse.move(box["x"] + 900, box["y"] + 120, steps=4)
+    page.mouse.up()
+    panned = o.view()
+    assert panned[0] < zoomed[0] and panned[1] - panned[0] == pytest.approx(zoomed[1] - zoomed[0])
+    page.click("#zoom-fit")
+    assert o.view() == full
+
+    # filter by namespace: the stalled lane and its marker go away
+    total = page.inner_text("#count")
+    page.uncheck("#ns-filter input[data-ns='2']")
+    assert page.locator(".stall-marker").is_hidden()
+    assert page.inner_text("#count") != total
+    page.check("#ns-filter input[data-ns='2']")
+    assert page.locator(".stall-marker").is_visible()
+    # filter by JSON-RPC method: only the initializes are left
+    inits = sum(ex.rpc_methods == ["initialize"] for ns in sample.namespaces for ex in ns.exchanges)
+    page.select_option("#method-filter", "initialize")
+    assert page.inner_text("#count") == f"showing {inits} of {sum(len(ns.exchanges) for ns in sample.namespaces)} exchanges"
+
+    assert o.errors == [] and o.dialogs == [] and o.foreign_requests() == []
+
+
+def test_summary_link_jumps_to_the_stall_point(sample, tmp_path, open_report) -> None:
+    o = open_report(_render(sample, tmp_path / "r.html"))
+    stall = sample.namespaces[2].diagnosis.stall_point
+    o.page.click("table.summary-table a.stall-link")
+    v0, v1 = o.view()
+    assert v0 < stall.t - sample.t0 < v1 and v1 - v0 < 60
+    assert o.page.get_attribute("#details", "data-selected") == stall.xid
+    assert "Stall point of sprint: stale-session-loop" in o.details()
+    assert "kept sending requests with its old session id" in o.details()
+
+
+def test_hostile_capture_runs_nothing_and_fetches_nothing(hostile, tmp_path, open_report, artifacts) -> None:
+    o = open_report(_render(hostile, tmp_path / "hostile.html"))
+    page = o.page
+    # show every kind of capture content: a hostile exchange with SSE data, and the stall
+    evil = next(ns for ns in hostile.namespaces if ns.name.startswith("sprint")).exchanges[5]
+    page.evaluate("([a, b]) => mcpsniffReport.setView(a, b)", [evil.t - hostile.t0 - 0.05, evil.t - hostile.t0 + 0.05])
+    o.click_exchange(evil.xid, tick=0)
+    assert "<script>alert(1)</script>" in o.details()  # shown as text
+    page.click("table.summary-table a.stall-link")
+    page.hover("#tl canvas")
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(artifacts / "report-hostile.png"), full_page=True)
+    assert o.dialogs == []
+    assert o.foreign_requests() == []
+    assert o.errors == []  # no CSP violation: nothing even tried to run or load
+    assert page.evaluate("document.querySelectorAll('img, iframe, svg, object, embed, link, script').length") == 2
+    assert page.title().startswith("mcpsniff report")
+    # method names are data, not object keys: each one is offered and filters
+    assert {"__proto__", "constructor"} <= set(page.eval_on_selector_all("#method-filter option", "os => os.map(o => o.value)"))
+    page.select_option("#method-filter", "__proto__")
+    proto = sum("__proto__" in ex.rpc_methods for ns in hostile.namespaces for ex in ns.exchanges)
+    assert proto > 0 and page.inner_text("#count").startswith(f"showing {proto} of ")
+
+
+def test_empty_analysis_opens(tmp_path, open_report) -> None:
+    o = open_report(_render(Analysis(sources=["empty.pcap"], t0=0.0, t_last=0.0, namespaces=[]), tmp_path / "empty.html"))
+    assert "No server restart was seen" in o.page.inner_text(".summary")
+    assert o.page.inner_text("#count") == "showing 0 of 0 exchanges"
+    assert o.errors == [] and o.dialogs == []
+
+
+def test_csp_blocks_a_script_that_slipped_through(sample, tmp_path, open_report) -> None:
+    """Defence in depth: were escaping ever broken, the CSP would still stop the script."""
+    path = _render(sample, tmp_path / "r.html")
+    html = path.read_text(encoding="utf-8")
+    path.write_text(html.replace("</main>", "</main><script>document.title='pwned'</script><img src='https://example.com/x.png'>"), encoding="utf-8")
+    o = open_report(path)
+    assert o.page.title() != "pwned"
+    assert o.foreign_requests() == ["https://example.com/x.png"] and o.failed == {"https://example.com/x.png": "csp"}  # reported, never sent
+    assert any("Content Security Policy" in e for e in o.errors)
+
+
+@pytest.mark.parametrize("name", REAL_CAPTURES)
+def test_real_capture_reports(name: str, tmp_path, open_report, artifacts) -> None:
+    analysis = real_analysis(name)
+    o = open_report(_render(analysis, tmp_path / f"{name}.html"))
+    stalled = {ns for ns, t in truth(name)["namespaces"].items() if t["expected"] == "stalled"}
+    index = {ns.name: i for i, ns in enumerate(analysis.namespaces)}
+    marked = {o.page.get_attribute(f".stall-marker >> nth={i}", "data-ns") for i in range(o.page.locator(".stall-marker").count())}
+    assert marked == {str(index[ns]) for ns in stalled}
+    for ns in truth(name)["namespaces"]:
+        assert o.page.locator(f".stall-marker[data-ns='{index[ns]}']").count() == (ns in stalled)
+    if stalled:
+        o.page.click("table.summary-table a.stall-link")
+        assert "Stall point of" in o.details()
+    first = analysis.namespaces[0].exchanges[0]
+    o.page.evaluate("mcpsniffReport.setView(-0.05, 0.4)")
+    o.click_exchange(first.xid)
+    assert "REQUEST HEADERS" in o.details().upper()
+    o.page.screenshot(path=str(artifacts / f"report-{name}.png"), full_page=True)
+    assert o.errors == [] and o.dialogs == [] and o.foreign_requests() == []

@@ -1,0 +1,74 @@
+"""JSON-RPC 2.0 / MCP classification (mcpsniff.wire.jsonrpc)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcpsniff.wire.jsonrpc import RpcMessage, classify, parse, tool_count
+
+
+def short(m: RpcMessage) -> tuple:
+    return (m.kind, m.method, m.id, m.error_code, m.error_message, m.reason)
+
+
+CASES = [
+    ("request", '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}', False, [("request", "initialize", 0, None, "", "")]),
+    ("string id", '{"jsonrpc":"2.0","id":"a-1","method":"tools/list"}', False, [("request", "tools/list", "a-1", None, "", "")]),
+    ("notification", '{"jsonrpc":"2.0","method":"notifications/initialized"}', False, [("notification", "notifications/initialized", None, None, "", "")]),
+    ("response", '{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}', False, [("response", "", 1, None, "", "")]),
+    ("error: session not found (python SDK)", '{"jsonrpc":"2.0","id":"server-error","error":{"code":-32600,"message":"Session not found"}}', False, [("error", "", "server-error", -32600, "Session not found", "")]),
+    ("error with null id", '{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}', False, [("error", "", None, -32001, "Session not found", "")]),
+    ("batch", '[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":2,"method":"tools/list"}]', True, [("notification", "notifications/initialized", None, None, "", ""), ("request", "tools/list", 2, None, "", "")]),
+    ("batch with a non-object", '[{"jsonrpc":"2.0","id":1,"result":{}}, 5]', True, [("response", "", 1, None, "", ""), ("invalid", "", None, None, "", "not a JSON-RPC message: a number")]),
+    ("empty batch", "[]", True, [("invalid", "", None, None, "", "empty batch")]),
+    ("invalid JSON", '{"jsonrpc":"2.0",', False, [("invalid", "", None, None, "", "invalid JSON: Expecting property name enclosed in double quotes: line 1 column 18 (char 17)")]),
+    ("not UTF-8 bytes", b"\xff\xfe\xfa", False, [("invalid", "", None, None, "", "invalid JSON: 'utf-16-le' codec can't decode byte 0xfa in position 2: truncated data")]),
+    ("framework 404 body", '{"detail":"Not Found"}', False, [("invalid", "", None, None, "", 'jsonrpc is not "2.0"')]),
+    ("string", '"hello"', False, [("invalid", "", None, None, "", "not a JSON-RPC message: a string")]),
+    ("null", "null", False, [("invalid", "", None, None, "", "not a JSON-RPC message: null")]),
+    ("missing jsonrpc keeps method and id", '{"id":3,"method":"ping"}', False, [("invalid", "ping", 3, None, "", 'jsonrpc is not "2.0"')]),
+    ("method not a string", '{"jsonrpc":"2.0","id":3,"method":7}', False, [("invalid", "", 3, None, "", "method is a number")]),
+    ("bad id type", '{"jsonrpc":"2.0","id":true,"method":"ping"}', False, [("invalid", "ping", None, None, "", "id is a boolean")]),
+    ("result and error", '{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"m"}}', False, [("invalid", "", 1, 1, "m", "both result and error")]),
+    ("error not an object", '{"jsonrpc":"2.0","id":1,"error":"boom"}', False, [("invalid", "", 1, None, "", "error is a string")]),
+    ("error code not an integer", '{"jsonrpc":"2.0","id":1,"error":{"code":"x","message":"m"}}', False, [("invalid", "", 1, None, "m", "error code is not an integer")]),
+    ("response without id", '{"jsonrpc":"2.0","result":{}}', False, [("invalid", "", None, None, "", "response without id")]),
+    ("neither", '{"jsonrpc":"2.0","id":1}', False, [("invalid", "", 1, None, "", "neither method, result nor error")]),
+    ("nested too deeply", "[" * 100000, False, [("invalid", "", None, None, "", "invalid JSON: nested too deeply")]),
+]
+
+
+@pytest.mark.parametrize("text, batch, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_parse(text: str | bytes, batch: bool, expected: list[tuple]) -> None:
+    body = parse(text)
+    assert body.batch is batch
+    assert [short(m) for m in body.messages] == expected
+
+
+@pytest.mark.parametrize("text", ["", "  \r\n", b""])
+def test_blank_body_has_no_messages(text: str | bytes) -> None:
+    assert parse(text).messages == ()
+
+
+def test_fields_are_kept() -> None:
+    (msg,) = parse('{"jsonrpc":"2.0","id":9,"error":{"code":-32602,"message":"bad","data":{"x":1}}}').messages
+    assert msg.error_data == {"x": 1}
+    (req,) = parse('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}').messages
+    assert req.params == {"name": "echo"}
+
+
+@pytest.mark.parametrize(
+    "result, count",
+    [({"tools": [{"name": "a"}, {"name": "b"}]}, 2), ({"tools": []}, 0), ({"tools": "x"}, None), ({}, None), (None, None), ([1], None)],
+)
+def test_tool_count(result: object, count: int | None) -> None:
+    assert tool_count(result) == count
+
+
+def test_tool_count_of_a_real_tools_list_response() -> None:
+    (msg,) = parse('{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo","inputSchema":{}},{"name":"hold","inputSchema":{}}]}}').messages
+    assert tool_count(msg.result) == 2
+
+
+def test_classify_a_decoded_object() -> None:
+    assert classify({"jsonrpc": "2.0", "id": 1, "result": None}).kind == "response"
