@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import struct
-import sys
 import time
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import h11
 
+from mcpsniff.wire.exchanges import HttpAssembler
 from mcpsniff.wire.http1 import Http1Parser, RequestHead
 from mcpsniff.wire.packet import PacketDecoder
 from mcpsniff.wire.tcp import TcpReassembler
@@ -100,7 +100,7 @@ def run_h11(events: list[TcpEvent]) -> int:
             if hev is h11.NEED_DATA or hev is h11.PAUSED:
                 break
             count += 1
-            if type(hev) in (h11.Request, h11.Response, h11.Data, h11.EndOfMessage):
+            if isinstance(hev, h11.Request | h11.Response | h11.Data | h11.EndOfMessage):
                 mirror.send(hev)
             if pair[0].our_state is h11.DONE and pair[0].their_state is h11.DONE:
                 pair[0].start_next_cycle()
@@ -109,8 +109,6 @@ def run_h11(events: list[TcpEvent]) -> int:
 
 
 def run_assembler(events: list[TcpEvent]) -> int:
-    from mcpsniff.wire.exchanges import HttpAssembler
-
     asm = HttpAssembler()
     count = 0
     for ev in events:
@@ -147,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -43,6 +43,8 @@ EXIT_BOTH = 4  # command failed and gate failed
 MEANING = {EXIT_OK: "command succeeded, gate passed", EXIT_GATE: "gate failed", EXIT_ERROR: "mcpsniff could not capture or analyze",
            EXIT_COMMAND: "command failed, gate passed", EXIT_BOTH: "command failed and gate failed"}
 
+BUNDLE = ("capture.pcapng", "capture.jsonl", "report.html", "summary.json", "junit.xml", "proxy.log")
+
 Say = Callable[[str], None]
 
 
@@ -198,13 +200,16 @@ def run_ci(opts: CiOptions, say: Say = lambda msg: print(f"mcpsniff: {msg}", fil
     from .api import analyze_files
 
     opts.artifacts.mkdir(parents=True, exist_ok=True)
+    for name in BUNDLE:  # a file left from an earlier run must not pass for this run's
+        (opts.artifacts / name).unlink(missing_ok=True)
     output = opts.artifacts / ("capture.jsonl" if opts.via == "proxy" else "capture.pcapng")
-    output.unlink(missing_ok=True)
     with capture(opts, output, say) as env:
         say(f"running: {' '.join(opts.command)}")
         command = run_command(opts.command, env, opts.timeout, say)
     say(f"command {command.describe()}")
     result = CiResult(EXIT_ERROR, command, output, files={"capture": output.name})
+    if (opts.artifacts / "proxy.log").exists():
+        result.files["proxy_log"] = "proxy.log"
     try:
         result.analysis = analyze_files([output], config=opts.config, ports=[opts.port] if opts.via != "proxy" else None, full=True)
     except MCPSniffError as exc:
@@ -223,7 +228,8 @@ def write_bundle(opts: CiOptions, result: CiResult) -> None:
     from .report.summary import gate_summary, write_json
 
     out, text = opts.artifacts, Redactor(opts.config).text
-    command_doc = {"argv": [text(a) for a in result.command.argv], "exit_code": result.command.exit_code, "passed": result.command.ok,
+    argv = [text(a) for a in result.command.argv]
+    command_doc = {"argv": argv, "exit_code": result.command.exit_code, "passed": result.command.ok,
                    "timed_out": result.command.timed_out, "result": text(result.command.describe())}
     extra = {"command": command_doc, "capture": {"via": opts.via, "port": opts.port, "file": result.capture.name}}
     if result.analysis is not None and result.gate is not None:
@@ -231,7 +237,7 @@ def write_bundle(opts: CiOptions, result: CiResult) -> None:
 
         write_html(result.analysis, out / "report.html", config=opts.config, share=opts.share)
         result.files["report"] = "report.html"
-        command_case = ("command", "" if result.command.ok else f"command {text(result.command.describe())}: {' '.join(command_doc['argv'])}")
+        command_case = ("command", "" if result.command.ok else f"command {text(result.command.describe())}: {' '.join(argv)}")
         write_junit(result.analysis, result.gate, out / "junit.xml", opts.config, extra_cases=[command_case])
         result.files["junit"] = "junit.xml"
         doc = gate_summary(result.analysis, result.gate, opts.config, **extra)

@@ -165,13 +165,13 @@ def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: f
 @click.option("--scenario", type=click.Choice(["healthy", "stale-session", "retries-exhausted", "no-relist", "mixed"]), default="stale-session", show_default=True, help="Which client bugs to play.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), help="Output folder  [default: captures/demo-<time>/]")
 @click.option("--down-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="How long the server stays down.")
-@click.option("--settle-seconds", type=click.FloatRange(min=1), default=40.0, show_default=True, help="How long to record after the server is back.")
+@click.option("--settle-seconds", type=click.FloatRange(min=1), help="How long to record after the server is back  [default: 25; 40 for retries-exhausted and mixed, whose give-up needs 35 s of silence]")
 @click.option("--warmup-seconds", type=click.FloatRange(min=0), default=4.0, show_default=True, help="Normal traffic before the restart.")
 @click.option("--call-interval", type=click.FloatRange(min=0.1), default=0.7, show_default=True, help="Seconds between each client's tool calls.")
 @click.option("--iface", default="lo", show_default=True, help="Interface for the live capture.")
 @click.option("--html/--no-html", default=True, show_default=True, help="Also write report.html.")
 @friendly_errors
-def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds: float, warmup_seconds: float, call_interval: float, iface: str, html: bool) -> None:
+def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds: float | None, warmup_seconds: float, call_interval: float, iface: str, html: bool) -> None:
     """Restart a real MCP server under real SDK clients, capture it two ways, diagnose it.
 
     Starts on 127.0.0.1 a server with four namespaces (tasks, dev-agents, sprint,

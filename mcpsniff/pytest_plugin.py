@@ -19,9 +19,9 @@ installed, so it imports nothing heavy until a fixture is used.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import pytest
 
@@ -61,11 +61,15 @@ class McpCapture:
     def running(self) -> bool:
         return self._handle is not None
 
-    def stop(self) -> Analysis:
-        """Stop capturing, analyze, write the HTML report; the same Analysis on every call."""
+    def close(self) -> None:
+        """Stop capturing without analyzing (the end of a test that never asked)."""
         if self._handle is not None:
             handle, self._handle = self._handle, None
             handle.stop()
+
+    def stop(self) -> Analysis:
+        """Stop capturing, analyze, write the HTML report; the same Analysis on every call."""
+        self.close()
         if self._analysis is None:
             from .api import analyze_files
             from .config import load_config
@@ -81,7 +85,7 @@ class McpCapture:
     def analysis(self) -> Analysis:
         return self.stop()
 
-    def __enter__(self) -> McpCapture:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -141,21 +145,17 @@ def mcpsniff_capture(request: pytest.FixtureRequest) -> Iterator[Callable[..., M
 
     yield start
     for cap in captures:
-        if cap.running:
-            cap._handle.stop()  # the test is over: stop capturing, skip the analysis nobody asked for
-            cap._handle = None
-    for cap in captures:
+        cap.close()
         if cap._analysis is not None:
             _REPORTS.pop(id(cap._analysis), None)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     captures = item.stash.get(_CAPTURES, [])
     if report.when != "call" or not report.failed or not captures:
-        return
+        return report
     lines = []
     for cap in captures:
         try:
@@ -165,3 +165,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         lines.append(cap.describe())
         item.user_properties.append(("mcpsniff_report", str(cap.report_path)))
     report.sections.append(("mcpsniff", "\n".join(lines)))
+    return report

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mcp_lab import ClientLog, LabServer, healthy_client, stale_client  # noqa: E402
+from mcp_lab import ClientLog, LabServer, healthy_client, stale_client
 
 NAMESPACES = ("tasks", "sprint")
 

@@ -139,3 +139,11 @@ def test_samples_are_small() -> None:
     for sample in SAMPLES:
         assert sum(f.stat().st_size for f in sample.iterdir()) < 1_000_000, sample.name
 
+
+
+def test_cli_offers_every_scenario() -> None:
+    from mcpsniff.cli import demo
+    from mcpsniff.demo.run import SCENARIOS
+
+    choice = next(p for p in demo.params if p.name == "scenario").type
+    assert sorted(choice.choices) == sorted(SCENARIOS)

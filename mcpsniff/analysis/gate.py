@@ -9,7 +9,9 @@ The rule:
   ``rebound`` or ``not-affected``; ``unknown`` fails too, and a named namespace that
   is not in the capture fails;
 - ``within`` (seconds): a namespace that rebound must have made its first
-  successful call in the new session at most that long after the server came back.
+  successful call in the new session at most that long after the server came back
+  (when the server's return is not in the capture there is nothing to measure, and
+  ``rebind_seconds`` stays None).
 A capture without any MCP traffic fails: a gate that checked nothing must not pass.
 """
 

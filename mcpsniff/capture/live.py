@@ -100,12 +100,15 @@ class LiveStats:
         return True
 
     def line(self) -> str:
-        ns = len(self.namespaces)
         refused = f" ({self.refused} refused)" if self.refused else ""
         return (
-            f"{self.packets} packets, {self.connections} connections{refused}, {ns} namespace{'s' * (ns != 1)}, "
-            f"{self.mcp_messages} MCP messages, {self.restarts} restart{'s' * (self.restarts != 1)} seen"
+            f"{_n(self.packets, 'packet')}, {_n(self.connections, 'connection')}{refused}, {_n(len(self.namespaces), 'namespace')}, "
+            f"{_n(self.mcp_messages, 'MCP message')}, {_n(self.restarts, 'restart')} seen"
         )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def _open_socket(iface: str, bpf: str | None) -> Any:
@@ -262,7 +265,7 @@ def run_capture(
     try:
         cap.start()
         if status is not None:
-            how = "kernel BPF filter" if cap.kernel_filter else "filtering by port in-process (no libpcap)"
+            how = "kernel BPF filter" if cap.kernel_filter else "filtering by port in-process"
             status.write(f"capturing {bpf_filter(cap.ports)} on {iface} -> {output} ({how}); Ctrl-C to stop\n")
             status.flush()
         deadline = time.monotonic() + duration if duration is not None else None

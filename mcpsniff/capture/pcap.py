@@ -144,37 +144,38 @@ class FrameReader:
     def _pcap(self, buf: bytes, endian: str, unit: float, hlen: int, linktype: int) -> Iterator[Frame]:
         unpack = struct.Struct(endian + "IIII").unpack_from
         pos = n = 0
+        size = len(buf)
         t = None
         while True:
-            if len(buf) - pos < hlen:
+            if pos + hlen > size:
                 buf = self._more(buf, pos, hlen)
-                pos = 0
-                if len(buf) < hlen:
-                    if buf:
+                pos, size = 0, len(buf)
+                if size < hlen:
+                    if size:
                         self._stop("capture ends inside a packet header", n, self._done)
                     break
             sec, frac, caplen, _orig = unpack(buf, pos)
-            if caplen > MAX_FRAME:
-                self._stop(f"corrupt packet header (captured length {caplen})", n, self._done + pos)
-                break
-            end = pos + hlen + caplen
-            if end > len(buf):
-                buf = self._more(buf, pos, hlen + caplen)
-                pos, end = 0, hlen + caplen
-                if end > len(buf):
+            start = pos + hlen
+            pos = start + caplen
+            if pos > size:
+                if caplen > MAX_FRAME:
+                    self._stop(f"corrupt packet header (captured length {caplen})", n, self._done + start - hlen)
+                    break
+                buf = self._more(buf, start - hlen, hlen + caplen)
+                start, pos, size = hlen, hlen + caplen, len(buf)
+                if pos > size:
                     self._stop("capture ends inside a packet", n, self._done)
                     break
             n += 1
             t = sec + frac * unit
-            yield t, n, linktype, buf[pos + hlen : end]
-            pos = end
+            yield t, n, linktype, buf[start:pos]
         self._end(t)
 
     # ---------------------------------------------------------------- pcapng
     def _pcapng(self, buf: bytes) -> Iterator[Frame]:
         pos = n = 0
         endian = "<"
-        ifaces: list[tuple[int, float, float]] = []  # per interface: (link type, time unit, time offset)
+        ifaces: list[tuple[int, int, float, float]] = []  # per interface: (link type, ticks per second, tick, offset)
         t = None
         while True:
             if len(buf) - pos < 12:
@@ -207,8 +208,9 @@ class FrameReader:
                 if iface >= len(ifaces) or data + caplen > pos + blen - 4:
                     self._stop(f"corrupt packet block (interface {iface}, captured length {caplen})", n, self._done + pos)
                     break
-                linktype, unit, offset = ifaces[iface]
-                t = ((hi << 32) | lo) * unit + offset
+                linktype, per_sec, unit, offset = ifaces[iface]
+                ticks = (hi << 32) | lo
+                t = ticks // per_sec + (ticks % per_sec) * unit + offset  # as pcap's sec + frac * unit
                 n += 1
                 yield t, n, linktype, buf[data : data + caplen]
             elif code == 3:  # simple packet block: interface 0, no timestamp of its own
@@ -224,10 +226,10 @@ class FrameReader:
         self._end(t)
 
 
-def _interface(body: bytes, endian: str) -> tuple[int, float, float]:
-    """Link type and timestamp unit/offset (options if_tsresol, if_tsoffset) of a pcapng interface."""
+def _interface(body: bytes, endian: str) -> tuple[int, int, float, float]:
+    """Link type, timestamp ticks per second, tick, offset (options if_tsresol, if_tsoffset) of an interface."""
     linktype = struct.unpack_from(endian + "H", body, 0)[0]
-    unit, offset = 1e-6, 0.0
+    per_sec, offset = 1_000_000, 0.0
     pos = 8
     while pos + 4 <= len(body):
         code, olen = struct.unpack_from(endian + "HH", body, pos)
@@ -235,8 +237,8 @@ def _interface(body: bytes, endian: str) -> tuple[int, float, float]:
             break
         value = body[pos + 4 : pos + 4 + olen]
         if code == 9 and len(value) >= 1:
-            unit = 2.0 ** -(value[0] & 0x7F) if value[0] & 0x80 else 10.0 ** -value[0]
+            per_sec = 2 ** (value[0] & 0x7F) if value[0] & 0x80 else 10 ** value[0]
         elif code == 14 and len(value) >= 8:
             offset = float(struct.unpack_from(endian + "q", value)[0])
         pos += 4 + (olen + 3) // 4 * 4
-    return linktype, unit, offset
+    return linktype, per_sec, 1.0 / per_sec, offset

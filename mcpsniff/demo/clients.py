@@ -17,7 +17,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
@@ -29,6 +29,7 @@ from mcp.shared.exceptions import McpError
 
 from . import NAMESPACES
 
+GetSessionId = Callable[[], str | None]
 CALL_INTERVAL = 0.7  # s between tool calls
 REQUEST_TIMEOUT = 3.0  # s bound on every request: a call cut by the restart hangs in the SDK until then
 
@@ -99,8 +100,8 @@ class NamespaceState:
 
 
 @contextlib.asynccontextmanager
-async def open_session(url: str, resume: tuple[str, str | None] | None) -> AsyncIterator[ClientSession]:
-    """A fresh SDK transport and ClientSession (not initialized).
+async def open_session(url: str, resume: tuple[str, str | None] | None) -> AsyncIterator[tuple[ClientSession, GetSessionId]]:
+    """A fresh SDK transport and ClientSession (not initialized), with the transport's session-id getter.
 
     ``resume=(session_id, protocol_version)`` makes every request carry the old
     session headers, which is what a client that "resumes" instead of
@@ -115,14 +116,21 @@ async def open_session(url: str, resume: tuple[str, str | None] | None) -> Async
     async with httpx.AsyncClient(headers=headers, timeout=timeout) as http:
         async with streamable_http_client(url, http_client=http, terminate_on_close=False) as (read, write, get_id):
             async with ClientSession(read, write, read_timeout_seconds=timedelta(seconds=REQUEST_TIMEOUT)) as session:
-                session.get_session_id = get_id  # type: ignore[attr-defined]
-                yield session
+                yield session, get_id
 
 
 async def call_tool(session: ClientSession, name: str, args: dict[str, Any]) -> types.CallToolResult:
-    """tools/call without the SDK's output-schema check (which would send tools/list on its own)."""
+    """tools/call without the SDK's output-schema check (which would send tools/list on its own).
+
+    A progress callback makes the request carry a progress token, so the ``work``
+    tool's progress notifications arrive on the call's SSE stream.
+    """
     request = types.ClientRequest(types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=args)))
-    return await session.send_request(request, types.CallToolResult)
+    return await session.send_request(request, types.CallToolResult, progress_callback=_ignore_progress)
+
+
+async def _ignore_progress(progress: float, total: float | None, message: str | None) -> None:
+    return None
 
 
 async def run_namespace(url: str, state: NamespaceState, log: EventLog, interval: float = CALL_INTERVAL) -> None:
@@ -134,10 +142,10 @@ async def run_namespace(url: str, state: NamespaceState, log: EventLog, interval
         log(ns, "connecting", gen=state.gen, resume_session_id=resume[0] if resume else None)
         established = False
         try:
-            async with open_session(url, resume) as session:
+            async with open_session(url, resume) as (session, get_session_id):
                 if resume is None:
                     init = await asyncio.wait_for(session.initialize(), REQUEST_TIMEOUT)
-                    state.session_id = session.get_session_id()  # type: ignore[attr-defined]
+                    state.session_id = get_session_id()
                     state.protocol_version = str(init.protocolVersion)
                     log(ns, "connected", gen=state.gen, session_id=state.session_id, server=init.serverInfo.name, protocol_version=state.protocol_version)
                     if policy.relist or not state.tools:

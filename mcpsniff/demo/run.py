@@ -42,7 +42,7 @@ class Scenario:
     name: str
     policies: dict[str, str]  # namespace -> clients.POLICIES name (others: healthy)
     description: str
-    signatures: dict[str, str] = field(default_factory=dict)  # namespace -> expected stall signature
+    settle: float = 25.0  # default recording time after the server is back
 
     def policy(self, ns: str) -> str:
         return self.policies.get(ns, "healthy")
@@ -56,9 +56,10 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario("healthy", {}, "every client re-initializes after the restart: all four namespaces rebind"),
         Scenario("stale-session", {"sprint": "stale"}, "sprint keeps resuming its old session id without initialize (404 loop) while the others rebind"),
-        Scenario("retries-exhausted", {"sprint": "give-up"}, "sprint tries twice, 1 s apart, while the server is down, then gives up; the others rebind"),
+        # a client that gives up is only called stalled after 35 s of silence (thresholds.give_up_after)
+        Scenario("retries-exhausted", {"sprint": "give-up"}, "sprint tries twice, 1 s apart, while the server is down, then gives up; the others rebind", settle=40.0),
         Scenario("no-relist", {"sprint": "no-relist"}, "sprint re-initializes but never lists its tools again (dead catalogue); the others rebind"),
-        Scenario("mixed", {"dev-agents": "no-relist", "sprint": "stale", "ci-infra": "give-up"}, "three different client bugs at once; only tasks rebinds"),
+        Scenario("mixed", {"dev-agents": "no-relist", "sprint": "stale", "ci-infra": "give-up"}, "three different client bugs at once; only tasks rebinds", settle=40.0),
     )
 }
 
@@ -68,7 +69,7 @@ class DemoOptions:
     scenario: str = "stale-session"
     output: Path | None = None
     down_seconds: float = 5.0  # server down between SIGTERM and the new process
-    settle_seconds: float = 40.0  # recording after the server is back (reconnect schedules play out)
+    settle_seconds: float | None = None  # recording after the server is back (None: the scenario's)
     warmup_seconds: float = 4.0  # normal traffic before the restart
     call_interval: float = 0.7  # s between each client's tool calls
     iface: str = "lo"
@@ -101,7 +102,8 @@ class Progress:
                 self(f"{label} {int(elapsed)}/{int(seconds)} s" + (f" - {extra}" if extra else ""), end="" if self.tty else "\n")
             time.sleep(min(0.2, seconds - elapsed))
         if self.tty:
-            self(f"{label} {int(seconds)}/{int(seconds)} s" + (f" - {detail()}" if detail() else ""))
+            extra = detail()
+            self(f"{label} {int(seconds)}/{int(seconds)} s" + (f" - {extra}" if extra else ""))
 
 
 class Processes:
@@ -118,11 +120,11 @@ class Processes:
         return proc
 
     @staticmethod
-    def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-        """Signal the process group, wait, escalate to SIGKILL."""
+    def stop(proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM to the process group, wait, escalate to SIGKILL."""
         if proc.poll() is None:
             try:
-                os.killpg(proc.pid, sig)
+                os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:
@@ -283,17 +285,16 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
     for ns in NAMESPACES:
         say(f"  {ns:<11} client policy: {scenario.policy(ns):<9} ({POLICIES[scenario.policy(ns)].description})")
     procs = Processes()
-    cap: LiveCapture | None = LiveCapture([proxy_port, server_port], pcap, opts.iface)
+    cap: LiveCapture | None = None
     proxy = None
     restart: dict[str, float] = {}
     try:
         try:
-            cap.start()
+            cap = LiveCapture([proxy_port, server_port], pcap, opts.iface).start()
             say(f"live capture on {opts.iface}: tcp ports {proxy_port} (client->proxy) and {server_port} (proxy->server) -> {pcap}")
         except CaptureError as exc:
             warnings.append(f"live capture unavailable ({exc}); only run.jsonl is recorded")
             say(f"warning: {warnings[-1]}")
-            cap = None
         server = spawn_server(procs, server_port, logs / "server.log")  # boots while mitmdump starts
         with INTERRUPTS.critical():  # start_proxy owns the mitmdump process until it returns
             proxy = start_proxy(proxy_port, f"http://{HOST}:{server_port}", jsonl, log_path=logs / "proxy.log")
@@ -323,7 +324,7 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
             truth = client_truth(read_events(clients_log), restart["server_ready_at"])
             return f"{sum(v == 'rebound' for v in truth.values())}/4 clients rebound" + (f"; {cap.stats.line()}" if cap else "")
 
-        say.wait("waiting for reconnects", opts.settle_seconds, rebound)
+        say.wait("waiting for reconnects", opts.settle_seconds or scenario.settle, rebound)
     finally:
         with INTERRUPTS.critical():  # a second Ctrl-C must not cut the clean-up short
             if cap is not None:
@@ -381,7 +382,7 @@ def analyze_run(run: DemoRun, html: bool = True) -> tuple[Any, dict[str, Any]]:
                 row["stall_point"] = diag.stall_point.describe(primary.t0) if diag.stall_point else None
         row["verdict"] = row[main_view]
         namespaces[ns] = row
-    summary = {
+    summary: dict[str, Any] = {
         "scenario": run.scenario.name,
         "description": run.scenario.description,
         "report_view": main_view,

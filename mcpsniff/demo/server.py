@@ -17,7 +17,7 @@ import contextlib
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import uvicorn
 from mcp.server.fastmcp import Context, FastMCP
@@ -61,7 +61,7 @@ def namespace_server(ns: str, boot: str) -> FastMCP:
     return srv
 
 
-def _canned(answer: str):  # type: ignore[no-untyped-def]
+def _canned(answer: str) -> Callable[[], Awaitable[str]]:
     async def tool() -> str:
         return answer
 

@@ -73,7 +73,7 @@ def sse_text(events: list[SseTick]) -> str:
 def _sse_events(events: list[SseTick]) -> list[dict[str, Any]]:
     out = []
     for ev in events:
-        item: dict[str, Any] = {"time": ev.t, "event": ev.event or "message", "data": ev.data, "rpc": ev.rpc}
+        item: dict[str, Any] = {"time": ev.t, "event": ev.event, "data": ev.data, "rpc": ev.rpc}
         if ev.id is not None:
             item["id"] = ev.id
         if ev.retry is not None:

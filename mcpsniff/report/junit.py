@@ -55,8 +55,8 @@ def render_junit(analysis: Analysis, gate: GateResult, config: Config | None = N
     stamp = datetime.fromtimestamp(analysis.t0, UTC).strftime("%Y-%m-%dT%H:%M:%S") if analysis.t0 else ""
     counts = {"tests": str(len(cases)), "failures": str(failures), "errors": "0", "skipped": str(skipped)}
     duration = f"{max(0.0, analysis.t_last - analysis.t0):.3f}"
-    root = ET.Element("testsuites", name="mcpsniff", time=duration, **counts)
-    suite = ET.SubElement(root, "testsuite", name=SUITE, timestamp=stamp, time=duration, **counts)
+    root = ET.Element("testsuites", attrib={"name": "mcpsniff", "time": duration, **counts})
+    suite = ET.SubElement(root, "testsuite", attrib={"name": SUITE, "timestamp": stamp, "time": duration, **counts})
     _properties(suite, {"rule": gate.rule.describe(), "sources": clean(", ".join(analysis.sources)), "restarts": str(len(analysis.restarts))})
     suite.extend(cases)
     ET.indent(root)

@@ -163,7 +163,8 @@ def write_otlp(analysis: Analysis, path: Path, config: Config | None = None, sha
     """Write the OTLP/JSON file; returns the number of spans."""
     doc = build_otlp(analysis, config, share)
     try:
-        path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        # one request per line: the collector's otlpjsonfile receiver reads JSON lines
+        path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
     except OSError as exc:
         raise BadInputError(f"{path}: cannot write the OTLP file: {exc.strerror or exc}") from None
     return sum(len(s["spans"]) for r in doc["resourceSpans"] for s in r["scopeSpans"])

@@ -110,8 +110,9 @@ class _Ex:
 
 
 class _Conn:
-    __slots__ = ("cid", "client", "server", "req", "resp", "queue", "sending", "receiving", "seen_http", "ignored", "mid_stream", "fin_client", "fin_server", "t", "first")
+    """One TCP connection: a parser per direction and its exchanges in FIFO order."""
 
+    __slots__ = ("cid", "client", "server", "req", "resp", "queue", "sending", "receiving", "seen_http", "ignored", "mid_stream", "fin_client", "fin_server", "t", "first")
 
     def __init__(self, cid: str, client: str, server: str, max_head: int, mid_stream: bool) -> None:
         self.cid = cid
@@ -142,9 +143,8 @@ class HttpAssembler:
         self.exchanges = 0  # requests seen
         self._conns: dict[str, _Conn] = {}
         self._pending: dict[str, float] = {}  # conn -> first byte of a message whose record is not out yet
-        self._held: list[tuple[float, int, Record]] = []
+        self._held: list[tuple[float, int, Record]] = []  # (t, arrival order, record)
         self._seq = 0
-        self._last_t = 0.0
         self._out: list[Record] = []
 
     # ------------------------------------------------------------------ API
@@ -155,6 +155,11 @@ class HttpAssembler:
             conn = self._conns.get(event.conn) or self._open(event.conn, "", "", event.t, False)
             if not conn.ignored:
                 self._data(conn, event)
+                if conn.req.pending_since is None and conn.resp.pending_since is None:
+                    if self._pending:
+                        self._pending.pop(conn.cid, None)
+                else:
+                    self._track(conn)
         else:
             self._control(event)
             if len(out) > 1:
@@ -167,10 +172,9 @@ class HttpAssembler:
         """End what is still open (as "open-at-end") and flush every waiting record."""
         out = self._out = []
         for conn in list(self._conns.values()):
-            out.append(ConnEvent(conn.t or self._last_t, conn.cid, "open-at-end", conn.client, conn.server))
-            self._end_all(conn, OPEN_AT_END, conn.t or self._last_t, "capture ended")
+            out.append(ConnEvent(conn.t, conn.cid, "open-at-end", conn.client, conn.server))
+            self._end_all(conn, OPEN_AT_END, conn.t, "capture ended")
         out.sort(key=_by_time)
-        self._pending.clear()
         return self._release(out)
 
     # ------------------------------------------------------------------ order
@@ -178,7 +182,7 @@ class HttpAssembler:
         held = self._held
         for record in out:
             self._seq += 1
-            heapq.heappush(held, (record.t, self._seq, record))  # type: ignore[arg-type]
+            heapq.heappush(held, (record.t, self._seq, record))  # type: ignore[union-attr,misc]  # never Meta
         horizon = min(self._pending.values()) if self._pending else float("inf")
         ready: list[Record] = []
         while held and (held[0][0] <= horizon or len(held) > self.max_hold):
@@ -191,13 +195,12 @@ class HttpAssembler:
         if c is not None and conn.sending is not None and conn.sending.emitted:
             c = None
         s = conn.resp.pending_since
-        if s is not None and conn.receiving is not None and conn.receiving.sse is not None:
+        if s is not None and conn.receiving is not None and conn.receiving.responded:  # a stream
             s = None
         if c is None and s is None:
-            if self._pending:
-                self._pending.pop(conn.cid, None)
+            self._pending.pop(conn.cid, None)
         else:
-            self._pending[conn.cid] = s if c is None else c if s is None else min(c, s)
+            self._pending[conn.cid] = min(x for x in (c, s) if x is not None)
 
     # ------------------------------------------------------------------ TCP events
     def _open(self, cid: str, client: str, server: str, t: float, mid_stream: bool) -> _Conn:
@@ -209,18 +212,15 @@ class HttpAssembler:
         out = self._out
         if type(ev) is TcpOpened:
             self._open(ev.conn, ev.client, ev.server, ev.t, ev.mid_stream)
-            self._last_t = max(self._last_t, ev.t)
             out.append(ConnEvent(ev.t, ev.conn, "opened", ev.client, ev.server, "", "picked up mid-stream" if ev.mid_stream else "", ev.frame))
             return
         if type(ev) is TcpRefused:
-            self._last_t = max(self._last_t, ev.t)
             out.append(ConnEvent(ev.t, ev.conn, "refused", ev.client, ev.server, "server", "", ev.frame))
             return
         conn = self._conns.get(ev.conn)
         if conn is None:
             conn = self._open(ev.conn, "", "", ev.t, False)
         t = conn.t = max(conn.t, ev.t)
-        self._last_t = max(self._last_t, t)
         if type(ev) is TcpGap:
             self._gap(conn, ev, t)
         elif type(ev) is TcpClosed:
@@ -236,10 +236,11 @@ class HttpAssembler:
             self._track(conn)
 
     def _data(self, conn: _Conn, ev: TcpData) -> None:
-        t = ev.t if ev.t > conn.t else conn.t
-        conn.t = t
-        if t > self._last_t:
-            self._last_t = t
+        t = ev.t
+        if t < conn.t:
+            t = conn.t
+        else:
+            conn.t = t
         if conn.first is None:
             conn.first = ev.data
             if not ev.from_client and not conn.mid_stream and not ev.data.startswith(b"HTTP/"):
@@ -247,15 +248,27 @@ class HttpAssembler:
                 return
         if ev.from_client:
             for hev in conn.req.feed(ev.data, t, ev.frame):
-                self._request_event(conn, hev)
-                if conn.ignored:
-                    break
+                if type(hev) is BodyPiece:
+                    ex = conn.sending
+                    if ex is not None and ex.body is not None:
+                        ex.body.add(hev.data)
+                else:
+                    self._request_event(conn, hev)
+                    if conn.ignored:
+                        break
         else:
             for hev in conn.resp.feed(ev.data, t, ev.frame):
-                self._response_event(conn, hev)
-                if conn.ignored:
-                    break
-        self._track(conn)
+                if type(hev) is BodyPiece:
+                    ex = conn.receiving
+                    if ex is not None:
+                        if ex.sse is not None:
+                            self._sse(ex, hev)
+                        elif ex.rbody is not None:
+                            ex.rbody.add(hev.data)
+                else:
+                    self._response_event(conn, hev)
+                    if conn.ignored:
+                        break
 
     def _gap(self, conn: _Conn, ev: TcpGap, t: float) -> None:
         side = "client->server" if ev.from_client else "server->client"
@@ -323,21 +336,17 @@ class HttpAssembler:
         conn.ignored = True
         conn.req.stop()
         conn.resp.stop()
-        self._end_all(conn, ERROR, t, "not HTTP", drop=False)
         self._out.append(CaptureWarning(t, f"{conn.cid}: not HTTP (first bytes: {preview(conn.first or b'', 12)})", conn.cid))
 
     # ------------------------------------------------------------------ HTTP events
     def _request_event(self, conn: _Conn, hev: HttpEvent) -> None:
-        if type(hev) is BodyPiece:
-            ex = conn.sending
-            if ex is not None and ex.body is not None:
-                ex.body.add(hev.data)
-        elif type(hev) is RequestHead:
+        """Heads, ends and errors of the client side (body pieces are handled inline in _data)."""
+        ex: _Ex | None
+        if type(hev) is RequestHead:
             conn.seen_http = True
-            ex = _Ex(self.ids.xid(conn.cid), conn, hev, self.max_body * 4)
+            ex = conn.sending = _Ex(self.ids.xid(conn.cid), conn, hev, self.max_body * 4)
             self.exchanges += 1
             conn.queue.append(ex)
-            conn.sending = ex
             conn.resp.expect(hev.method)
         elif type(hev) is MessageEnd:
             ex = conn.sending
@@ -359,15 +368,8 @@ class HttpAssembler:
             self._out.append(CaptureWarning(hev.t, message, conn.cid))
 
     def _response_event(self, conn: _Conn, hev: HttpEvent) -> None:
-        if type(hev) is BodyPiece:
-            ex = conn.receiving
-            if ex is None:
-                return
-            if ex.sse is not None:
-                self._sse(ex, hev)
-            elif ex.rbody is not None:
-                ex.rbody.add(hev.data)
-        elif type(hev) is ResponseHead:
+        """Heads, ends and errors of the server side (body pieces are handled inline in _data)."""
+        if type(hev) is ResponseHead:
             self._response_head(conn, hev)
         elif type(hev) is MessageEnd:
             ex = conn.receiving

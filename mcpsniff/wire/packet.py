@@ -16,7 +16,6 @@ import struct
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 # pcap LINKTYPE_* values we understand
-LINK_NULL, LINK_ETHERNET, LINK_LOOP, LINK_RAW, LINK_SLL, LINK_SLL2 = 0, 1, 108, 101, 113, 276
 LINK_RAW_ALIASES = (12, 14, 101, 228, 229)  # DLT_RAW spellings, LINKTYPE_IPV4/IPV6
 LINK_NAMES = {0: "BSD loopback", 1: "Ethernet", 108: "OpenBSD loopback", 113: "Linux cooked", 276: "Linux cooked v2"}
 LINK_NAMES.update({n: "raw IP" for n in LINK_RAW_ALIASES})
@@ -25,7 +24,6 @@ _VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 _IPV6_EXT = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
 _IPV6_FRAG, _IPV6_AH = 44, 51
 _TCP = struct.Struct("!HHIIH").unpack_from
-
 
 # One TCP segment, as a plain tuple (a NamedTuple costs 200 ns more per packet):
 # (src, dst, sport, dport, seq, ack, flags, payload); addresses are raw bytes (4 or 16).

@@ -52,7 +52,6 @@ def records_from_frames(frames: Iterable[Frame], ports: Collection[int] | None =
     decode, feed, hfeed = decoder.decode, tcp.feed, http.feed
     packets = kept = 0
     t = 0.0
-    have_t = False
     try:
         for t, frame, linktype, data in frames:
             packets += 1
@@ -64,11 +63,10 @@ def records_from_frames(frames: Iterable[Frame], ports: Collection[int] | None =
                 records = hfeed(event)
                 if records:
                     yield from records
-        have_t = packets > 0
         for event in tcp.finish(t):
             yield from hfeed(event)
         yield from http.finish()
-        yield from _warnings(decoder, t if have_t else None)
+        yield from _warnings(decoder, t if packets else None)
     finally:
         st.packets, st.tcp_packets, st.skipped = packets, kept, packets - kept
         st.fragments, st.malformed, st.unsupported_links = decoder.fragments, decoder.malformed, dict(decoder.unsupported_links)

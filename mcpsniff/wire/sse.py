@@ -84,29 +84,28 @@ class SseDecoder:
             if not line:
                 if self._fields:
                     out.append(self._dispatch(t, frame))
-            elif line[0] != 58:  # ':' starts a comment
-                self._field(line)
+                continue
+            if line[0] == 58:  # ':' starts a comment
+                continue
+            name, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                self._data.append(value)
+            elif name == b"event":
+                self._event = value
+            elif name == b"id":
+                if b"\0" in value:
+                    continue  # ignored, per spec
+                self._id = value
+            elif name == b"retry":
+                if not value.isdigit():  # bytes: ASCII digits only
+                    continue
+                self._retry = int(value)
+            else:
+                continue  # unknown field: ignored
+            self._fields = True
         return out
-
-    def _field(self, line: bytes) -> None:
-        name, _, value = line.partition(b":")
-        if value[:1] == b" ":
-            value = value[1:]
-        if name == b"data":
-            self._data.append(value)
-        elif name == b"event":
-            self._event = value
-        elif name == b"id":
-            if b"\0" in value:
-                return  # ignored, per spec
-            self._id = value
-        elif name == b"retry":
-            if not value.isdigit():  # bytes: ASCII digits only
-                return
-            self._retry = int(value)
-        else:
-            return  # unknown field: ignored
-        self._fields = True
 
     def _dispatch(self, t: float, frame: int | None) -> SseMessage:
         if self._id is not None:

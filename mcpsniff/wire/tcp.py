@@ -12,6 +12,13 @@ for ``HOLE_WAIT`` s, when the buffer of a direction passes ``MAX_PENDING`` bytes
 when the connection ends.  Memory is bounded by the open connections: closed ones
 are forgotten (a short tombstone keeps their late packets from looking like new
 mid-stream connections).
+
+Connection facts: ``TcpOpened`` comes when the handshake is answered (SYN-ACK), or at
+the first data/FIN/RST of a connection whose handshake was not captured; it and
+``TcpRefused`` carry the time and frame of the SYN (the attempt).  A SYN that gets
+no answer emits nothing (it is counted in ``unanswered_syns``).  A new SYN on a
+4-tuple that is still open ends the old connection with ``TcpOpenAtEnd`` (its end
+was not captured) and starts a new one.  Ids ("c1", ...) follow that order.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ SYN_TTL = 120.0  # s: an unanswered SYN is forgotten after this
 SWEEP_EVERY = 0.1  # s of capture time between checks of waiting holes
 
 _M = 0xFFFFFFFF
+HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
+
+Key = tuple[bytes, int, bytes, int]  # src, sport, dst, dport
+
 _new = object.__new__
 _set_conn, _set_t, _set_frame, _set_from_client, _set_data = (TcpData.__dict__[name].__set__ for name in ("conn", "t", "frame", "from_client", "data"))
 
@@ -42,10 +53,6 @@ def _tcp_data(conn: str, t: float, frame: int, from_client: bool, data: bytes) -
     _set_from_client(ev, from_client)
     _set_data(ev, data)
     return ev
-
-HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
-
-Key = tuple[bytes, int, bytes, int]  # src, sport, dst, dport
 
 
 def _rel(seq: int, base: int) -> int:
@@ -113,8 +120,7 @@ class TcpReassembler:
         self._holey: set[_Conn] = set()
         self._next_sweep = 0.0
         self._next_syn_sweep = 0.0
-        self._ids = 0
-        self.connections = 0
+        self.connections = 0  # opened or refused; also the last connection id handed out
         self.duplicates = 0
         self.retransmitted = 0  # segments whose bytes had all been delivered already
         self.gaps = 0
@@ -356,9 +362,8 @@ class TcpReassembler:
 
     # ---------------------------------------------------------- connection ends
     def _new_id(self) -> str:
-        self._ids += 1
         self.connections += 1
-        return f"c{self._ids}"
+        return f"c{self.connections}"
 
     def _emit_open(self, conn: _Conn, ev: list[TcpEvent]) -> None:
         conn.opened = True

@@ -24,10 +24,10 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pcapbuilder import file_frame  # noqa: E402
-from scenarios import SCENARIOS, START, Scenario  # noqa: E402
+from pcapbuilder import file_frame
+from scenarios import SCENARIOS, START, Scenario
 
-from mcpsniff.cli import main  # noqa: E402
+from mcpsniff.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 Built = Callable[..., tuple[Scenario, Path]]
@@ -53,8 +53,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return get
 
 
-def analyze_json(path: Path) -> tuple[int, dict[str, Any], str]:
-    result = CliRunner().invoke(main, ["analyze", str(path), "--format", "json"])
+def analyze_json(path: Path, *options: str) -> tuple[int, dict[str, Any], str]:
+    result = CliRunner().invoke(main, ["analyze", str(path), "--format", "json", *options])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     try:
         doc = json.loads(result.stdout)
@@ -101,9 +101,9 @@ def test_signature(name: str, built: Built) -> None:
 def test_full_output_gives_the_same_verdicts(name: str, built: Built) -> None:
     """--full only adds detail to the JSON; verdicts and stall points must not change."""
     sc, path = built(name)
-    result = CliRunner().invoke(main, ["analyze", str(path), "--format", "json", "--full"])
-    check_against(json.loads(result.stdout), sc)
-    assert result.exit_code == sc.exit_code
+    code, doc, output = analyze_json(path, "--full")
+    check_against(doc, sc)
+    assert code == sc.exit_code, output[-2000:]
 
 
 VARIANTS = [
@@ -121,14 +121,11 @@ VARIANTS = [
 
 @pytest.mark.parametrize("options", VARIANTS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
 def test_same_verdicts_in_every_file_variant(options: dict[str, Any], built: Built) -> None:
-    sc, base = built("dead-pooled-socket")
-    _, variant = built("dead-pooled-socket", **options)
+    """The base file (Ethernet, IPv4, pcap) is test_signature[dead-pooled-socket]."""
+    sc, variant = built("dead-pooled-socket", **options)
     code, doc, output = analyze_json(variant)
     check_against(doc, sc, lo_dup=bool(options.get("lo_dup")))
     assert code == sc.exit_code, output[-2000:]
-    _, base_doc, _ = analyze_json(base)
-    verdicts = lambda d: {ns["name"]: (ns["diagnosis"]["verdict"], ns["diagnosis"]["signature"]) for ns in d["namespaces"]}  # noqa: E731
-    assert verdicts(doc) == verdicts(base_doc)
 
 
 def test_real_subprocess(built: Built) -> None:
@@ -137,7 +134,7 @@ def test_real_subprocess(built: Built) -> None:
     if uv is None:
         pytest.skip("uv is not on PATH")
     sc, path = built("stale-session-loop")
-    proc = subprocess.run([uv, "run", "--frozen", "mcpsniff", "analyze", str(path), "--format", "json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([uv, "run", "--frozen", "mcpsniff", "analyze", str(path), "--format", "json"], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == sc.exit_code == 1, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     check_against(json.loads(proc.stdout), sc)

@@ -206,7 +206,7 @@ def test_status_counters_see_a_restart() -> None:
     assert kept == [True] * 9 + [False]
     assert (stats.connections, stats.refused, stats.restarts, stats.mcp_messages) == (4, 2, 1, 1)
     assert stats.namespaces == {"sprint"}
-    assert stats.line() == "9 packets, 4 connections (2 refused), 1 namespace, 1 MCP messages, 1 restart seen"
+    assert stats.line() == "9 packets, 4 connections (2 refused), 1 namespace, 1 MCP message, 1 restart seen"
 
 
 def test_no_port_is_an_error(tmp_path: Path) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
+import os
 import shutil
+import signal
+import socket
 import struct
 import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,8 +26,11 @@ from scapy.utils import PcapNgWriter, PcapWriter, RawPcapNgReader, RawPcapReader
 
 from mcpsniff.capture.pcap import FrameReader, read_capture
 from mcpsniff.errors import BadInputError
-from mcpsniff.records import CaptureWarning, ConnEvent, End, Meta, Record, Request, Response
+from mcpsniff.records import CaptureWarning, ConnEvent, End, Meta, Record, Request, Response, SseEvent
 from mcpsniff.wire.pipeline import PipelineStats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mcp_lab import LabServer, call_text, lab_session  # noqa: E402
 
 logging.getLogger("scapy").setLevel(logging.ERROR)
 
@@ -235,12 +244,35 @@ def test_real_capture_every_connection_and_exchange_found(capture: Path) -> None
     assert (stats.packets, stats.gaps, stats.duplicates, stats.malformed) == (len(list(RawPcapReader(str(capture)))), 0, 0, 0)
 
 
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (with tshark) converts the real captures to pcapng")
+@pytest.mark.parametrize("capture", REAL, ids=[p.parent.name for p in REAL])
+def test_real_capture_as_pcapng_gives_the_same_records(tmp_path: Path, capture: Path) -> None:
+    ng = tmp_path / "capture.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(capture), str(ng)], check=True, timeout=60, capture_output=True)
+    assert ng.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    assert list(read_capture(ng))[1:] == list(read_capture(capture))[1:]
+
+
 def test_port_filter(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "x.pcap", [Ether() / p for p in exchange(IP, "10.0.0.1", "10.0.0.2")], 1)
     stats = PipelineStats()
     assert summary(list(read_capture(path, ports=[9999], stats=stats))) == ["meta pcap"]
     assert (stats.packets, stats.tcp_packets, stats.skipped) == (8, 0, 8)
     assert len(list(read_capture(path, ports={18201}))) > 1
+
+
+def test_skipped_frames_are_counted_and_reported_once(tmp_path: Path) -> None:
+    packets = [Ether() / p for p in exchange(IP, "10.0.0.1", "10.0.0.2")]
+    packets[4:4] = [Ether() / IP(src="10.0.0.2", dst="10.0.0.1", frag=100, proto=6) / Raw(b"x" * 32)] * 2  # later fragments
+    stats = PipelineStats()
+    records = list(read_capture(write_pcap(tmp_path / "frag.pcap", packets, 1), stats=stats))
+    assert [r.message for r in records if isinstance(r, CaptureWarning)] == ["2 non-first IP fragment(s) skipped: TCP inside fragmented IP packets is not reassembled"]
+    assert (stats.packets, stats.tcp_packets, stats.fragments) == (10, 8, 2)
+
+    path = tmp_path / "wifi.pcap"
+    write_pcap(path, [Raw(b"\x00" * 60)] * 3, 105)
+    warnings = [r.message for r in read_capture(path) if isinstance(r, CaptureWarning)]
+    assert len(warnings) == 1 and warnings[0].startswith("3 frame(s) of unsupported link type 105 skipped (supported: ")
 
 
 def test_progress_is_reported_per_chunk_not_per_packet(tmp_path: Path) -> None:
@@ -331,3 +363,71 @@ def test_packet_block_of_unknown_interface(tmp_path: Path) -> None:
     path.write_bytes(_shb("<") + _idb("<", 101) + _epb("<", 3, 0, b"x" * 40))
     records = list(read_capture(path))
     assert "corrupt packet block (interface 3" in records[-1].message  # type: ignore[union-attr]
+
+
+# --- captures written by the real tools, of a real MCP SDK session across a restart ---------
+
+CAPTURERS = {  # name -> (command with {port} and {out}, file name, file magic, link type)
+    "dumpcap -i lo (pcapng)": (["dumpcap", "-q", "-i", "lo", "-f", "tcp port {port}", "-w", "{out}"], "lo.pcapng", b"\x0a\x0d\x0d\x0a", 1),
+    "tcpdump -i any (Linux cooked v2)": (["tcpdump", "-U", "-i", "any", "-w", "{out}", "tcp port {port}"], "any.pcap", b"\xd4\xc3\xb2\xa1", 276),
+}
+
+
+def _start_capture(cmd: list[str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    os.set_blocking(proc.stderr.fileno(), False)
+    deadline = time.monotonic() + 15
+    seen = b""
+    while b"apturing on" not in seen and b"istening on" not in seen:  # ready messages of dumpcap / tcpdump
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{cmd[0]} did not start: {seen.decode(errors='replace')}")
+        seen += proc.stderr.read() or b""
+        time.sleep(0.05)
+    return proc
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="capturing on lo needs root")
+@pytest.mark.parametrize("capturer", list(CAPTURERS))
+def test_real_tool_capture_of_an_sdk_session_across_a_restart(tmp_path: Path, capturer: str) -> None:
+    template, name, magic, linktype = CAPTURERS[capturer]
+    if shutil.which(template[0]) is None:
+        pytest.skip(f"{template[0]} not installed (scripts/setup.sh installs it)")
+    out = tmp_path / name
+    with LabServer(("tasks",)) as lab:
+        proc = _start_capture([a.format(port=lab.port, out=out) for a in template])
+        try:
+            assert asyncio.run(_echo(lab.url("tasks"), "before")) == "tasks:before"
+            lab.stop()
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", lab.port), timeout=5).close()
+            lab.start()
+            assert asyncio.run(_echo(lab.url("tasks"), "after")) == "tasks:after"
+            time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    assert out.read_bytes()[:4] == magic
+    with FrameReader(out) as frames:
+        assert {lt for _, _, lt, _ in frames} == {linktype}
+    stats = PipelineStats()
+    records = list(read_capture(out, stats=stats))
+    assert not [r for r in records if isinstance(r, CaptureWarning)]
+    assert stats.gaps == 0 and stats.malformed == 0
+    events = Counter(r.event for r in records if isinstance(r, ConnEvent))
+    assert events["refused"] >= 1 and events["opened"] >= 2  # (LabServer.stop() probes the port too)
+    bodies = [r.body for r in records if isinstance(r, Request) and r.method == "POST"]
+    assert sum('"initialize"' in b for b in bodies) == 2
+    assert [b for b in bodies if '"tools/call"' in b and '"before"' in b] and [b for b in bodies if '"after"' in b]
+    sse = [r.data for r in records if isinstance(r, SseEvent)]
+    assert any("tasks:before" in d for d in sse) and any("tasks:after" in d for d in sse)
+
+
+async def _echo(url: str, text: str) -> str:
+    async with lab_session(url) as session:
+        return await call_text(session, "echo", text=text)

@@ -222,6 +222,24 @@ def test_gzip_body_is_decoded() -> None:
     assert (resp.body, resp.body_size, resp.truncated) == (SESSION_NOT_FOUND.decode(), len(body), False)
 
 
+def test_gzip_event_stream_is_decoded_incrementally() -> None:
+    packed = gzip.compress(b"data: one\n\ndata: two\n\n")
+    head = SSE_HEAD.replace(b"Transfer-Encoding", b"content-encoding: gzip\r\nTransfer-Encoding")
+    records = run([opened(), c(1.0, GET), s(2.0, head + chunk(packed[:15])), s(3.0, chunk(packed[15:]) + b"0\r\n\r\n")])
+    assert [(e.data, e.t) for e in of(records, SseEvent)] == [("one", 3.0), ("two", 3.0)]
+
+
+def test_undecodable_compressed_stream_warns_and_holds_nothing_back() -> None:
+    head = SSE_HEAD.replace(b"Transfer-Encoding", b"content-encoding: gzip\r\nTransfer-Encoding")
+    asm = HttpAssembler()
+    events = [opened(), c(1.0, GET), s(2.0, head + chunk(b"not gzip at all")), opened(2.5, "c2"), c(3.0, GET, "c2"), s(4.0, response("404 Not Found", b"{}"), "c2")]
+    got = [asm.feed(ev) for ev in events]
+    assert [w.message for out in got for w in out if isinstance(w, CaptureWarning)] == [
+        "c1: exchange c1.1 (GET /sprint/mcp): undecodable compressed event stream (Error -3 while decompressing data: incorrect header check)"
+    ]
+    assert [r.kind for r in got[-1]] == ["response", "end"]  # c2's exchange is not held back by c1's stream
+
+
 def test_early_response_writes_the_request_first() -> None:
     head = b"POST /upload HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n"
     records = run([opened(), c(1.0, head + b"x" * 100), s(2.0, response("413 Payload Too Large")), closed(3.0, "server")])

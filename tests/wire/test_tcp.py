@@ -279,3 +279,34 @@ def test_memory_is_bounded_by_open_connections() -> None:
     assert not r._conns
     assert len(r._dead) <= 2 * tcpmod.DEAD_TTL / 0.06 + 2
     assert r.connections == 5000
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_segmenting_reordering_and_duplication(seed: int) -> None:
+    """Whatever the segmenting, local reordering, retransmission and lost segments: exact bytes, exact gaps."""
+    import random
+
+    rng = random.Random(seed)
+    stream = bytes(rng.randrange(65, 91) for _ in range(6000))
+    cuts = sorted(rng.sample(range(1, len(stream)), 60))
+    segs = [(a, stream[a:b]) for a, b in zip([0, *cuts], [*cuts, len(stream)])]
+    lost = set(rng.sample(range(1, len(segs) - 1), seed % 3))  # never the first or the last
+    sent = [s for i, s in enumerate(segs) if i not in lost]
+    for _ in range(20):  # local reordering
+        i = rng.randrange(len(sent) - 1)
+        sent[i], sent[i + 1] = sent[i + 1], sent[i]
+    sent += [sent[rng.randrange(len(sent))] for _ in range(10)]  # late retransmissions
+    packets = HS + [P("c", "PA", 1 + off, data, dt=0.0005, ack=0) for off, data in sent]
+    events, r = run(packets)
+    got = b"".join(e.data for e in events if isinstance(e, TcpData))
+    gaps = [e.lost for e in events if isinstance(e, TcpGap)]
+    expected = b"".join(data for i, (_, data) in enumerate(segs) if i not in lost)
+    assert got == expected
+    holes: list[int] = []  # lost segments next to each other make one hole
+    for i in sorted(lost):
+        if i - 1 in lost:
+            holes[-1] += len(segs[i][1])
+        else:
+            holes.append(len(segs[i][1]))
+    assert gaps == holes
+    assert r.gaps == len(gaps)
