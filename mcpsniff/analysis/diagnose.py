@@ -43,7 +43,8 @@ class Context:
     t_end: float  # end of the capture
     last_refusal: float | None  # last refused connection of the window (unattributed attempts)
     old_sids: set[str]  # session ids minted before the trouble
-    after: list[Exchange]  # the namespace's exchanges from the trouble on
+    after: list[Exchange]  # the namespace's exchanges from the trouble on (until the next restart)
+    horizon: float  # when the next restart began (inf: none)
 
     @property
     def t_back(self) -> float | None:
@@ -53,7 +54,7 @@ class Context:
         return [g for g in self.ns.generations if g.t_start >= self.trouble_t and g.session_id not in self.old_sids]
 
     def gen_exchanges(self, gen: Generation) -> list[Exchange]:
-        return [ex for ex in self.ns.exchanges if ex.generation == gen.index]
+        return [ex for ex in self.ns.exchanges if ex.generation == gen.index and ex.t < self.horizon]
 
 
 @dataclass
@@ -203,6 +204,19 @@ def rule_non_retried_status(ctx: Context) -> Hit | None:
     return None
 
 
+def cut_by_downtime(ctx: Context) -> Exchange | None:
+    """The namespace's exchange that the server's going down cut off (its GET stream, usually)."""
+    cut = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t and ex.outcome in (R.CLOSED, R.RESET) and (ex.t_end or ex.t) >= ctx.trouble_t - 1.0]
+    return max(cut, key=lambda ex: (ex.method == "GET", ex.t_end or ex.t), default=None)
+
+
+def attempt_times(ctx: Context) -> list[float]:
+    """When the namespace tried again: from the cut of its stream, then each failed attempt."""
+    cut = cut_by_downtime(ctx)
+    times = [ex.t for ex in ctx.after if failed(ex) or "initialize" in ex.rpc_methods]
+    return ([cut.t_end or cut.t] if cut is not None else []) + times
+
+
 def rule_gave_up_while_down(ctx: Context) -> Hit | None:
     if ctx.window is None:
         return None
@@ -210,15 +224,14 @@ def rule_gave_up_while_down(ctx: Context) -> Hit | None:
     if back is not None and any(ex.t >= back for ex in ctx.after):
         return None
     attempts = [ex for ex in ctx.after if failed(ex)]
-    before = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t]
-    stall = attempts[-1] if attempts else (ctx.after[-1] if ctx.after else (before[-1] if before else None))
-    gaps = attempt_gaps([ex.t for ex in attempts])
+    stall = attempts[-1] if attempts else (cut_by_downtime(ctx) or (ctx.after or [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t] or [None])[-1])
+    gaps = attempt_gaps(attempt_times(ctx))
     schedule = match_schedule(gaps)
     where = "before the server came back" if back is not None else "and the server's return is not in the capture"
     evidence = [f"{len(attempts)} attempt(s) of this namespace failed while the server was down, none after it came back" if attempts else "the namespace sent nothing after its traffic was cut"]
     if not attempts and ctx.window.refused:
         evidence.append(f"{ctx.window.refused} refused connection(s) during the downtime carry no request, so they cannot be tied to a namespace")
-    if schedule and len(attempts) >= 2:
+    if schedule and attempts:
         return Hit("backoff-gave-up", stall, False, evidence + [f"attempt gaps {', '.join(f'{g:.1f}s' for g in gaps)} match {schedule}; the schedule ended {where}"])
     return Hit("retries-exhausted-while-down", stall, False, evidence)
 
@@ -239,15 +252,30 @@ RULES: tuple[Rule, ...] = (
 # -- verdicts ---------------------------------------------------------------------
 
 
-def _window_for(ns: NamespaceLifecycle, windows: list[RestartWindow]) -> RestartWindow | None:
+def _window_for(ns: NamespaceLifecycle, windows: list[RestartWindow]) -> tuple[RestartWindow | None, float]:
+    """The restart this namespace is judged against, and when the next one (if any) began.
+
+    The last restart the server came back from wins: a final shutdown at the end of a
+    CI run must not hide how the namespace handled the restart before it.
+    """
     first = ns.exchanges[0].t
-    affecting = [w for w in windows if w.t_down > first]
-    return affecting[-1] if affecting else None
+    servers = {ex.server for ex in ns.exchanges}
+    affecting = [w for w in windows if w.t_down > first and (not w.server or w.server in servers)]
+    if not affecting:
+        return None, float("inf")
+    chosen = ([w for w in affecting if w.t_back is not None] or affecting)[-1]
+    later = [w.t_down for w in affecting if w.t_down > chosen.t_down]
+    return chosen, min(later, default=float("inf"))
 
 
 def _rebind(ctx: Context) -> Generation | None:
+    """The first new session that was set up (initialized, tools/list) and whose calls then worked."""
     for gen in ctx.new_generations():
-        if gen.tools_list_xid is not None and gen.initialized_xid is not None:
+        if gen.tools_list_xid is None or gen.initialized_xid is None:
+            continue
+        calls = [ex for ex in ctx.gen_exchanges(gen) if ex.method == "POST" and not SETUP_METHODS.intersection(ex.rpc_methods)]
+        last_failure = max((ex.t for ex in calls if failed(ex)), default=None)
+        if last_failure is None or any(ex.t > last_failure and not failed(ex) for ex in calls):
             return gen
     return None
 
@@ -261,8 +289,9 @@ def _survived(ctx: Context) -> Exchange | None:
 
 
 def diagnose(ns: NamespaceLifecycle, windows: list[RestartWindow], builder: LifecycleBuilder, config: Config) -> Diagnosis:
-    t0, t_end = builder.t0 or 0.0, builder.t_last
-    window = _window_for(ns, windows)
+    t0 = builder.t0 or 0.0
+    window, horizon = _window_for(ns, windows)
+    t_end = min(builder.t_last, horizon)
     if window is not None:
         trouble_t = window.t_down
     else:
@@ -271,8 +300,8 @@ def diagnose(ns: NamespaceLifecycle, windows: list[RestartWindow], builder: Life
             return Diagnosis(verdict=NOT_AFFECTED, evidence=["no restart and no failed exchange seen for this namespace"])
         trouble_t = failures[0].t
     old_sids = {g.session_id for g in ns.generations if g.t_start < trouble_t and g.session_id}
-    after = [ex for ex in ns.exchanges if ex.t >= trouble_t]
-    ctx = Context(ns, window, trouble_t, t0, t_end, window.t_last_refused if window else None, old_sids, after)
+    after = [ex for ex in ns.exchanges if trouble_t <= ex.t < horizon]
+    ctx = Context(ns, window, trouble_t, t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon)
     if window is not None and not old_sids and not [ex for ex in ns.exchanges if ex.t < trouble_t]:
         return Diagnosis(verdict=NOT_AFFECTED, evidence=["the namespace first appears after the restart"])
     diag = Diagnosis(verdict=UNKNOWN)
@@ -319,24 +348,30 @@ def diagnose(ns: NamespaceLifecycle, windows: list[RestartWindow], builder: Life
 
 
 def _timing(ctx: Context, diag: Diagnosis) -> None:
+    diag.t_server_back = ctx.t_back
     if ctx.t_back is not None:
         later = [ex.t for ex in ctx.after if ex.t >= ctx.t_back]
         diag.t_first_try_after_back = later[0] if later else None
-    attempts = [ex.t for ex in ctx.after if failed(ex) or "initialize" in ex.rpc_methods]
-    diag.attempt_gaps = attempt_gaps(attempts)
+    diag.attempt_gaps = attempt_gaps(attempt_times(ctx))
     diag.schedule_match = match_schedule(diag.attempt_gaps) or ""
 
 
 def storm_findings(ns: NamespaceLifecycle, min_reopens: int) -> list[str]:
     """reconnect-storm: GET streams that end cleanly and are reopened at a fixed interval."""
-    gets = [ex for ex in ns.exchanges if ex.method == "GET" and ex.status == 200 and ex.outcome == R.COMPLETE]
-    if len(gets) < min_reopens:
+    gets = [ex.t for ex in ns.exchanges if ex.method == "GET" and ex.status == 200 and ex.outcome == R.COMPLETE]
+    best: list[float] = []
+    run: list[float] = []
+    for gap in attempt_gaps(gets):
+        if run and abs(gap - run[0]) <= max(0.25 * run[0], 0.2):
+            run.append(gap)
+        else:
+            run = [gap]
+        if len(run) > len(best):
+            best = list(run)
+    if len(best) + 1 < min_reopens:
         return []
-    gaps = attempt_gaps([ex.t for ex in gets])
-    mean = sum(gaps) / len(gaps)
-    if mean > 0 and all(abs(g - mean) <= max(0.25 * mean, 0.2) for g in gaps):
-        return [f"reconnect-storm: {len(gets)} GET streams closed cleanly and reopened every {mean:.1f}s"]
-    return []
+    mean = sum(best) / len(best)
+    return [f"reconnect-storm: {len(best) + 1} GET streams in a row closed cleanly and were reopened every {mean:.1f}s"]
 
 
 def analyze_records(records: Iterable[R.Record], config: Config, sources: list[str], compact: bool = False) -> Analysis:

@@ -17,10 +17,9 @@ A capture without any MCP traffic fails: a gate that checked nothing must not pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .model import REBOUND, STALLED, UNKNOWN, Analysis, NamespaceLifecycle, RestartWindow
+from .model import REBOUND, STALLED, UNKNOWN, Analysis, NamespaceLifecycle
 
 ALL = "all"
 
@@ -95,18 +94,9 @@ def parse_require(text: str | None) -> str | tuple[str, ...] | None:
     return names or None
 
 
-def server_back(ns: NamespaceLifecycle, restarts: Iterable[RestartWindow]) -> float | None:
-    """When the server came back from the restart that hit this namespace.
-
-    The same choice the diagnosis makes: the latest restart that began after the
-    namespace's first exchange (and, for a rebound one, came back before it rebound).
-    """
-    if not ns.exchanges:
-        return None
-    first = ns.exchanges[0].t
-    t_rebound = ns.diagnosis.t_rebound
-    backs = [w.t_back for w in restarts if w.t_down > first and w.t_back is not None and (t_rebound is None or w.t_back <= t_rebound)]
-    return max(backs) if backs else None
+def server_back(ns: NamespaceLifecycle) -> float | None:
+    """When the server came back from the restart the diagnosis judged this namespace against."""
+    return ns.diagnosis.t_server_back
 
 
 def _details(ns: NamespaceLifecycle) -> list[str]:
@@ -124,7 +114,7 @@ def _details(ns: NamespaceLifecycle) -> list[str]:
 def judge(ns: NamespaceLifecycle, analysis: Analysis, rule: GateRule) -> NamespaceResult:
     """One namespace against the rule; a namespace the rule does not name is reported, not judged."""
     d = ns.diagnosis
-    back = server_back(ns, analysis.restarts)
+    back = server_back(ns)
     rebind = None if d.t_rebound is None or back is None else max(0.0, d.t_rebound - back)
     stall = d.stall_point.describe(analysis.t0) if d.stall_point else ""
     checked = rule.require is None or rule.requires(ns.name)

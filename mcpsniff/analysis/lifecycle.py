@@ -19,6 +19,7 @@ from .restarts import RestartTracker
 
 SETUP_METHODS = frozenset({"initialize", "notifications/initialized"})
 MAX_TICKS_COMPACT = 50
+MAX_INVALID_WARNINGS = 20
 
 
 def classify_error(status: int | None, body: str, messages: tuple[jsonrpc.RpcMessage, ...]) -> tuple[str, str]:
@@ -69,6 +70,7 @@ class LifecycleBuilder:
         self.t_last: float = 0.0
         self.sources: list[str] = []
         self.skipped_requests = 0
+        self.invalid_jsonrpc = 0
         self.restarts = RestartTracker()
         self.last_refusal: float | None = None
         self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
@@ -126,6 +128,7 @@ class LifecycleBuilder:
 
     def _request(self, rec: R.Request) -> None:
         messages = jsonrpc.parse(rec.body).messages if rec.body else ()
+        self._check_valid(messages, f"{rec.xid} ({rec.method} {rec.target}) request body")
         session = R.header(rec.headers, "mcp-session-id")
         looks_mcp = bool(messages) or session is not None or rec.method == "GET" and "event-stream" in (R.header(rec.headers, "accept") or "")
         server = rec.server or self.conns[rec.conn].server
@@ -155,6 +158,17 @@ class LifecycleBuilder:
             ns = self.namespaces[name] = NamespaceLifecycle(name=name)
         ns.exchanges.append(ex)
 
+    def _check_valid(self, messages: tuple[jsonrpc.RpcMessage, ...], where: str) -> None:
+        """Warn (a bounded number of times) about JSON-RPC that could not be read."""
+        for msg in messages:
+            if msg.kind == jsonrpc.INVALID:
+                self.invalid_jsonrpc += 1
+                if self.invalid_jsonrpc <= MAX_INVALID_WARNINGS:
+                    self.warnings.append(f"{where}: {msg.reason[:160]}")
+                elif self.invalid_jsonrpc == MAX_INVALID_WARNINGS + 1:
+                    self.warnings.append("more invalid JSON-RPC messages follow; not all are listed")
+                return
+
     def _response(self, rec: R.Response) -> None:
         ex = self.open.get(rec.xid)
         if ex is None:
@@ -170,7 +184,10 @@ class LifecycleBuilder:
             ex.response_body = rec.body
         if not rec.stream:
             ex.t_end = rec.t_end if rec.t_end is not None else rec.t
-            self._payload(ex, rec.body, jsonrpc.parse(rec.body).messages if rec.body else ())
+            self._payload(ex, rec.body, jsonrpc.parse(rec.body).messages if rec.body and rec.status != 202 else ())
+            if ex.error == "upstream-unavailable":  # a reverse proxy answering for a server that is down
+                self.restarts.refused(ex.server, ex.t)
+                self.last_refusal = ex.t
 
     def _payload(self, ex: Exchange, body: str, messages: tuple[jsonrpc.RpcMessage, ...]) -> None:
         """Learn what a response body or SSE data says: errors, tool counts."""
@@ -188,6 +205,7 @@ class LifecycleBuilder:
         if ex is None:
             return
         messages = jsonrpc.parse(rec.data).messages if rec.data else ()
+        self._check_valid(messages, f"{rec.xid} ({ex.method} {ex.target}) SSE event data")
         rpc = ",".join(m.method or m.kind for m in messages) if messages else ("priming" if rec.id is not None else "")
         if not self.compact or len(ex.events) < MAX_TICKS_COMPACT:
             ex.events.append(SseTick(t=rec.t, rpc=rpc, data="" if self.compact else rec.data, id=rec.id, event=rec.event, retry=rec.retry))

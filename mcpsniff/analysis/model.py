@@ -105,6 +105,7 @@ class RestartWindow:
     refused: int = 0
     resets: int = 0
     t_last_refused: float | None = None
+    server: str = ""  # "ip:port" of the server that restarted
     evidence: list[str] = field(default_factory=list)
 
 
@@ -144,6 +145,7 @@ class Diagnosis:
     t_rebound: float | None = None  # first successful call in the new session
     attempt_gaps: list[float] = field(default_factory=list)  # seconds between retry attempts
     schedule_match: str = ""  # which known client schedule the gaps fit
+    t_server_back: float | None = None  # when the server came back from the restart judged against
 
 
 @dataclass

@@ -26,6 +26,7 @@ class _Cluster:
     refusals: int = 1
     t_back: float | None = None  # first accepted connection after the last refusal
     t_good_after: float | None = None  # first good response after the last refusal (proxy path)
+    served_again: bool = False  # a good response came after t_back: a later refusal is a new restart
 
 
 @dataclass
@@ -46,7 +47,7 @@ class RestartTracker:
         cluster = self._current.get(server)
         if cluster is not None and t == cluster.last:
             return  # the same refusal told twice (connection and exchange records)
-        if cluster is None or t - cluster.last > CLUSTER_GAP:
+        if cluster is None or t - cluster.last > CLUSTER_GAP or cluster.served_again:
             # The server went down after its last good response: its closes since then start the window.
             last_good = max((r for r in self._responses.get(server, ()) if r <= t), default=None)
             closes = [c for c in self._closes.get(server, ()) if t - LEAD_IN <= c <= t and (last_good is None or c >= last_good)]
@@ -69,8 +70,10 @@ class RestartTracker:
     def good_response(self, server: str, t: float) -> None:
         self._recent(self._responses, server, t)
         cluster = self._current.get(server)
-        if cluster is not None and cluster.t_good_after is None and t > cluster.last:
-            cluster.t_good_after = t
+        if cluster is not None and t > cluster.last:
+            if cluster.t_good_after is None:
+                cluster.t_good_after = t
+            cluster.served_again = True
 
     def windows(self, t0: float) -> list[RestartWindow]:
         result = []
@@ -81,5 +84,5 @@ class RestartTracker:
             back = c.t_back if c.t_back is not None else c.t_good_after
             if back is not None:
                 evidence.append(f"first connection accepted again at +{back - t0:.2f}s")
-            result.append(RestartWindow(t_last_good=c.t_last_good, t_down=c.t_down, t_back=back, refused=c.refusals, resets=c.closes_before, t_last_refused=c.last, evidence=evidence))
+            result.append(RestartWindow(t_last_good=c.t_last_good, t_down=c.t_down, t_back=back, refused=c.refusals, resets=c.closes_before, t_last_refused=c.last, server=c.server, evidence=evidence))
         return result

@@ -133,10 +133,10 @@ def report_data(analysis: Analysis) -> dict[str, Any]:
 def _summary(analysis: Analysis) -> list[dict[str, Any]]:
     """One table row per namespace: what a reader wants before the timeline."""
     t0 = analysis.t0
-    back = next((r.t_back for r in analysis.restarts if r.t_back is not None), None)
     rows = []
     for i, ns in enumerate(analysis.namespaces):
         d = ns.diagnosis
+        back = d.t_server_back
         sessions = [(g.session_id or "?")[:8] for g in ns.generations]
         rows.append({
             "index": i, "name": ns.name, "verdict": d.verdict, "signature": d.signature,

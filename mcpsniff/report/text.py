@@ -18,7 +18,7 @@ def _rel(t: float | None, t0: float) -> str:
 
 def _row(ns: NamespaceLifecycle, analysis: Analysis) -> tuple[str, ...]:
     d = ns.diagnosis
-    back = next((w.t_back for w in reversed(analysis.restarts) if w.t_back is not None and w.t_down > ns.exchanges[0].t), None) if ns.exchanges else None
+    back = d.t_server_back
     if back is None:
         first_try = "-"
     elif d.t_first_try_after_back is None:

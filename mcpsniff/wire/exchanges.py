@@ -145,12 +145,15 @@ class HttpAssembler:
         self._pending: dict[str, float] = {}  # conn -> first byte of a message whose record is not out yet
         self._held: list[tuple[float, int, Record]] = []  # (t, arrival order, record)
         self._seq = 0
+        self._last_t = 0.0  # latest time seen
         self._out: list[Record] = []
 
     # ------------------------------------------------------------------ API
     def feed(self, event: TcpEvent) -> list[Record]:
         """Records completed by this event, in time order."""
         out = self._out = []
+        if event.t > self._last_t:
+            self._last_t = event.t
         if type(event) is TcpData:
             conn = self._conns.get(event.conn) or self._open(event.conn, "", "", event.t, False)
             if not conn.ignored:
@@ -162,8 +165,8 @@ class HttpAssembler:
                     self._track(conn)
         else:
             self._control(event)
-            if len(out) > 1:
-                out.sort(key=_by_time)
+        if len(out) > 1:  # e.g. an older Request written late, after another exchange's End
+            out.sort(key=_by_time)
         if self._held or self._pending:
             return self._release(out)
         return out
@@ -171,9 +174,10 @@ class HttpAssembler:
     def finish(self) -> list[Record]:
         """End what is still open (as "open-at-end") and flush every waiting record."""
         out = self._out = []
+        t = self._last_t  # the capture's end, as far as we know
         for conn in list(self._conns.values()):
-            out.append(ConnEvent(conn.t, conn.cid, "open-at-end", conn.client, conn.server))
-            self._end_all(conn, OPEN_AT_END, conn.t, "capture ended")
+            out.append(ConnEvent(t, conn.cid, "open-at-end", conn.client, conn.server))
+            self._end_all(conn, OPEN_AT_END, t, "capture ended")
         out.sort(key=_by_time)
         return self._release(out)
 
@@ -284,9 +288,7 @@ class HttpAssembler:
                 message += " (inside a request head)"
             conn.req.lost()
             if ex is not None:
-                conn.sending = None
-                ex.damage = (GAP, f"{lost}: request incomplete")
-                self._request(ex, complete=False)
+                self._cut_request(conn, ex, GAP, f"{lost}: request incomplete")
         else:
             ex = conn.receiving or (conn.queue[0] if conn.queue else None)
             conn.resp.lost()
@@ -305,11 +307,8 @@ class HttpAssembler:
         first = "client" if conn.fin_client else "server" if conn.fin_server else by  # who closed first
         if by == "client":
             conn.fin_client = True
-            ex = conn.sending
-            if ex is not None:
-                conn.sending = None
-                ex.damage = (CLOSED, "the client closed the connection inside the request")
-                self._request(ex, complete=False)
+            if conn.sending is not None:
+                self._cut_request(conn, conn.sending, CLOSED, "the client closed the connection inside the request")
         else:
             conn.fin_server = True
             if not conn.ignored:
@@ -361,9 +360,7 @@ class HttpAssembler:
             message = f"{conn.cid}: bad HTTP request: {hev.message}"
             ex = conn.sending if hev.in_body else None
             if ex is not None:
-                conn.sending = None
-                ex.damage = (ERROR, hev.message)
-                self._request(ex, complete=False)
+                self._cut_request(conn, ex, ERROR, hev.message)
                 message += f", exchange {ex.label} incomplete"
             self._out.append(CaptureWarning(hev.t, message, conn.cid))
 
@@ -426,6 +423,13 @@ class HttpAssembler:
         for msg in ex.sse.feed(data, piece.t, piece.frame):
             self._out.append(SseEvent(msg.t, ex.xid, msg.data, msg.event, msg.id, msg.retry, msg.frame))
 
+    def _cut_request(self, conn: _Conn, ex: _Ex, outcome: str, detail: str) -> None:
+        """The rest of this request will never be seen: write it as it is; its End will say why."""
+        conn.sending = None
+        ex.damage = (outcome, detail)
+        if not ex.emitted:
+            self._request(ex, complete=False)
+
     # ------------------------------------------------------------------ records
     def _request(self, ex: _Ex, complete: bool) -> None:
         ex.emitted = True
@@ -445,7 +449,8 @@ class HttpAssembler:
             body, truncated = ex.rbody.text(self.max_body)
             size = ex.rbody.size
             ex.rbody = None
-        self._out.append(Response(head.t, ex.xid, head.status, head.reason, head.headers, body, size, truncated or not complete, ex.sse is not None, t_end, head.frame))
+        t = head.t if head.t > ex.t else ex.t  # its first byte can be older (bytes before a resync)
+        self._out.append(Response(t, ex.xid, head.status, head.reason, head.headers, body, size, truncated or not complete, ex.sse is not None, t_end, head.frame))
 
     def _end(self, ex: _Ex, outcome: str, t: float, detail: str, complete: bool = False) -> None:
         """Write what is still unwritten of the exchange, then its End (exactly once)."""

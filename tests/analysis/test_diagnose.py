@@ -53,7 +53,8 @@ class Script:
         self.exchange(t, ns, method, None, sid=sid, outcome=R.REFUSED)
 
     def analyze(self) -> dict[str, object]:
-        analysis = analyze_records(iter(self.recs), Config(), sources=["test"])
+        ordered = sorted(self.recs, key=lambda r: r.t)  # captures deliver records in time order
+        analysis = analyze_records(iter(ordered), Config(), sources=["test"])
         return {ns.name: ns.diagnosis for ns in analysis.namespaces}
 
 

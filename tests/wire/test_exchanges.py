@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from mcpsniff.records import CaptureWarning, ConnEvent, End, Record, Request, Response, SseEvent
-from mcpsniff.wire.exchanges import HttpAssembler
+from mcpsniff.wire.exchanges import MAX_BODY, HttpAssembler
 from mcpsniff.wire.jsonrpc import parse
 from mcpsniff.wire.tcpevents import TcpClosed, TcpData, TcpEvent, TcpGap, TcpOpenAtEnd, TcpOpened, TcpRefused, TcpReset
 
@@ -272,6 +273,80 @@ def test_response_without_a_request_is_reported() -> None:
     assert [w.message for w in of(records, CaptureWarning)] == ["c1: HTTP 404 response without a request (ignored)"]
     assert [(r.xid, r.status) for r in of(records, Response)] == [("c1.1", 200)]
     assert of(records, ConnEvent)[0].detail == "picked up mid-stream"
+
+
+def test_early_answered_request_cut_by_a_gap_is_written_once() -> None:
+    head = b"POST /upload HTTP/1.1\r\nContent-Length: 1000\r\n\r\n"
+    records = run([opened(), c(1.0, head + b"x" * 10), s(2.0, response("413 Payload Too Large") + response("200 OK")), TcpGap("c1", 3.0, 30, True, 990), closed(4.0, "server")])
+    assert [r.kind for r in records if r.kind in ("request", "response", "end")] == ["request", "response", "end"]
+
+
+def test_response_bytes_before_the_request_head_is_complete() -> None:
+    records = run([opened(), s(1.0, b"HTTP/1.1 200 OK\r\n"), c(2.0, GET), s(3.0, b"content-length: 0\r\n\r\n")])
+    req, resp = of(records, Request)[0], of(records, Response)[0]
+    assert req.t == 2.0 and resp.t == 2.0  # a response never precedes its request
+
+
+def test_records_of_one_packet_come_out_sorted() -> None:
+    # one server packet ends c1.1 (at 4.0) and answers c1.2, whose request started at 2.0 and is still incomplete
+    second = b"POST /x HTTP/1.1\r\nContent-Length: 100\r\n\r\n"
+    events = [opened(), c(1.0, GET), s(1.5, SSE_HEAD), c(2.0, second), s(4.0, b"0\r\n\r\n" + response("413 Payload Too Large"))]
+    records = run(events)
+    assert [(r.kind, getattr(r, "xid", "")) for r in records if not isinstance(r, ConnEvent)] == [
+        ("request", "c1.1"), ("response", "c1.1"), ("request", "c1.2"), ("end", "c1.1"), ("response", "c1.2"), ("end", "c1.2")
+    ]
+
+
+FUZZ_CLIENT = INIT + GET + post("/a/mcp", {"jsonrpc": "2.0", "method": "x"}) + b"HEAD /x HTTP/1.1\r\n\r\nPOST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+FUZZ_SERVER = (
+    SSE_HEAD + chunk(b"event: message\r\ndata: {}\r\n\r\n") + b"0\r\n\r\n" + response("200 OK", b"{}", "text/event-stream") + response("404 Not Found", SESSION_NOT_FOUND)
+    + b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n" + response("200 OK", gzip.compress(b"hello"), extra="content-encoding: gzip\r\n") + b"HTTP/1.0 200 OK\r\n\r\nclose-delimited"
+)
+
+
+def _fuzzed_connection(rng: random.Random, cid: str) -> list[TcpEvent]:
+    """A conversation with random corruption, packet boundaries, interleaving, gaps and ending."""
+
+    def mutate(data: bytes) -> bytes:
+        buf = bytearray(data)
+        for _ in range(rng.randint(0, 4)):
+            i, op = rng.randrange(len(buf) + 1), rng.random()
+            if op < 0.4 and buf:
+                buf[min(i, len(buf) - 1)] = rng.randrange(256)
+            elif op < 0.7:
+                del buf[i : i + rng.randint(1, 40)]
+            else:
+                buf[i:i] = rng.randbytes(rng.randint(1, 20))
+        return bytes(buf)
+
+    def packets(data: bytes) -> list[bytes]:
+        cuts = sorted(rng.sample(range(1, len(data)), k=min(len(data) - 1, len(data) // 40)))
+        return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+
+    events: list[TcpEvent] = [TcpOpened(cid, 0.0, CLIENT, SERVER, 1, mid_stream=rng.random() < 0.1)]
+    client, server = packets(mutate(FUZZ_CLIENT)), packets(mutate(FUZZ_SERVER))
+    t = 0.0
+    while client or server:
+        t += rng.random()
+        if rng.random() < 0.03:
+            events.append(TcpGap(cid, t, 0, rng.random() < 0.5, rng.randint(1, 100)))
+        side = client if client and (not server or rng.random() < 0.5) else server
+        events.append(TcpData(cid, t, int(t * 10), side is client, side.pop(0)))
+    ending = rng.random()
+    if ending < 0.3:
+        events += [TcpClosed(cid, t + 1, 0, "client"), TcpClosed(cid, t + 2, 0, "server")]
+    elif ending < 0.5:
+        events.append(TcpReset(cid, t + 1, 0, rng.choice(["client", "server"])))
+    elif ending < 0.7:
+        events.append(TcpOpenAtEnd(cid, t + 1))
+    return events
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_fuzzed_traffic_never_raises_and_keeps_the_record_rules(seed: int) -> None:
+    rng = random.Random(seed)
+    events = sorted(_fuzzed_connection(rng, "c1") + _fuzzed_connection(rng, "c2"), key=lambda ev: ev.t)  # stable: per-connection order kept
+    run(events, max_body=rng.choice([5, MAX_BODY]))  # run() checks time order and Request -> ... -> one End
 
 
 # --- real captures (official SDK server and clients), through the real TCP layer ---------
