@@ -9,12 +9,14 @@ Then, in one run, it times
   uv run mcpsniff analyze FILE --format json
   tshark -r FILE -Y http -T fields -e frame.time_epoch -e http.request.method ...
 
-and prints packets/s of both, the ratio and each one's peak RSS.  ``--scale K``
-also analyzes a K times larger file to show that memory stays flat.
+and prints packets/s of both (wall and CPU: the machine may be shared), the ratio
+and each one's peak RSS.  The layers below ``analyze`` are timed too (``--levels``),
+so a slow part shows itself.  ``--scale K`` runs again on a K times larger file to
+show whether memory stays flat.
 
-  uv run python benchmarks/analyze_speed.py                 # 1,000,000 packets, --scale 4
+  uv run python benchmarks/analyze_speed.py                    # 1,000,000 packets, then x4
   uv run python benchmarks/analyze_speed.py --packets 100000 --scale 0
-  uv run python benchmarks/analyze_speed.py --layers-only   # packet decode + TCP only
+  uv run python benchmarks/analyze_speed.py --levels layers    # reading + packet decode + TCP only
 """
 
 from __future__ import annotations
@@ -282,8 +284,17 @@ with FrameReader(Path(sys.argv[1])) as frames:
             events += len(feed(t, num, seg))
 print(events + len(tcp.finish(t)), "tcp events")
 """
-ANALYZE = ["uv", "run", "--quiet", "mcpsniff", "analyze", "{}", "--format", "json", "--no-progress"]
-LAYERS_CMD = ["uv", "run", "--quiet", "python", "-c", LAYERS, "{}"]
+RECORDS = """
+import sys
+from pathlib import Path
+from mcpsniff.capture.pcap import read_capture
+print(sum(1 for _ in read_capture(Path(sys.argv[1]))), "records")
+"""
+LEVELS = {  # what is timed: our layers alone, the whole records pipeline (+ HTTP/SSE), the whole analysis
+    "layers": ("read+decode+tcp (python -c)", ["uv", "run", "--quiet", "python", "-c", LAYERS, "{}"]),
+    "records": ("read_capture -> records (python -c)", ["uv", "run", "--quiet", "python", "-c", RECORDS, "{}"]),
+    "analyze": ("mcpsniff analyze --format json", ["uv", "run", "--quiet", "mcpsniff", "analyze", "{}", "--format", "json", "--no-progress"]),
+}
 TSHARK = ["tshark", "-r", "{}", "-Y", "http", "-T", "fields", "-e", "frame.time_epoch", "-e", "http.request.method", "-e", "http.request.uri", "-e", "http.response.code"]
 
 
@@ -310,26 +321,29 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=1_000_000, help="packets in the capture (default 1,000,000)")
     ap.add_argument("--namespaces", type=int, default=40)
     ap.add_argument("--restarts", type=int, default=3)
-    ap.add_argument("--scale", type=int, default=4, help="also analyze a file this many times larger, to show memory stays flat (0: skip)")
-    ap.add_argument("--layers-only", action="store_true", help="time only reading + packet decoding + TCP reassembly, not `mcpsniff analyze`")
+    ap.add_argument("--scale", type=int, default=4, help="also run on a file this many times larger, to show memory stays flat (0: skip)")
+    ap.add_argument("--levels", default="layers,records,analyze", help="what to time, comma-separated: " + ", ".join(f"{k} = {v[0]}" for k, v in LEVELS.items()))
     ap.add_argument("--no-tshark", action="store_true")
     ap.add_argument("--keep", type=Path, help="directory to keep (and reuse) the generated captures in")
     args = ap.parse_args()
+    levels = [level.strip() for level in args.levels.split(",") if level.strip()]
+    if not levels or any(level not in LEVELS for level in levels):
+        ap.error(f"--levels: choose from {', '.join(LEVELS)}")
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="mcpsniff-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         cap, n = capture_file(work, args.packets, args.namespaces, args.restarts)
-        layers = measure("mcpsniff read+decode+tcp (python -c)", LAYERS_CMD, cap, n, work)
-        ours = layers if args.layers_only else measure("mcpsniff analyze --format json", ANALYZE, cap, n, work)
+        runs = {level: measure(LEVELS[level][0], LEVELS[level][1], cap, n, work) for level in levels}
+        ours = runs[levels[-1]]
         if not args.no_tshark and shutil.which("tshark"):
             theirs = measure("tshark -Y http -T fields", TSHARK, cap, n, work)
-            print(f"ratio (packets/s, mcpsniff / tshark): {theirs.wall / ours.wall:.1f}x wall, {theirs.cpu / ours.cpu:.1f}x CPU (target >= 5x)")
+            print(f"ratio (packets/s, {LEVELS[levels[-1]][0].split(' (')[0]} / tshark): {theirs.wall / ours.wall:.1f}x wall, {theirs.cpu / ours.cpu:.1f}x CPU (target >= 5x)")
         if args.scale > 1:
             big, m = capture_file(work, args.packets * args.scale, args.namespaces, args.restarts * args.scale)
-            label = f"x{args.scale}: " + ("read+decode+tcp" if args.layers_only else "mcpsniff analyze")
-            run = measure(label, LAYERS_CMD if args.layers_only else ANALYZE, big, m, work)
-            print(f"memory: peak RSS x{run.rss_mib / ours.rss_mib:.2f} for x{m / n:.1f} packets")
+            for level in levels:
+                run = measure(f"x{args.scale}: {LEVELS[level][0]}", LEVELS[level][1], big, m, work)
+                print(f"  memory: peak RSS x{run.rss_mib / runs[level].rss_mib:.2f} for x{m / n:.1f} packets")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -9,7 +9,9 @@ capture.  Per exchange: ``Request`` (when the request is complete) -> ``Response
 Records come out in non-decreasing time order, across connections too: a
 ``Request`` carries the time of its first packet but is only known when its last
 packet arrived, so while some message is half-received, records of later times wait
-in a small heap (usually empty: on loopback a message fits in one packet).
+in a small heap (usually empty: on loopback a message fits in one packet).  If more
+than ``max_hold`` records would wait, the oldest go out anyway (order is given up
+rather than memory).
 
 Times are clamped per connection to never go backwards: bytes that arrived before
 a hole in the stream was filled are usable only when it fills.
@@ -147,6 +149,7 @@ class HttpAssembler:
         self._seq = 0
         self._last_t = 0.0  # latest time seen
         self._out: list[Record] = []
+        self._unsorted = False  # self._out needs sorting
 
     # ------------------------------------------------------------------ API
     def feed(self, event: TcpEvent) -> list[Record]:
@@ -165,7 +168,9 @@ class HttpAssembler:
                     self._track(conn)
         else:
             self._control(event)
-        if len(out) > 1:  # e.g. an older Request written late, after another exchange's End
+            self._unsorted = len(out) > 1
+        if self._unsorted:  # an older Request/Response was written after a newer record
+            self._unsorted = False
             out.sort(key=_by_time)
         if self._held or self._pending:
             return self._release(out)
@@ -179,6 +184,7 @@ class HttpAssembler:
             out.append(ConnEvent(t, conn.cid, "open-at-end", conn.client, conn.server))
             self._end_all(conn, OPEN_AT_END, t, "capture ended")
         out.sort(key=_by_time)
+        self._unsorted = False
         return self._release(out)
 
     # ------------------------------------------------------------------ order
@@ -395,7 +401,7 @@ class HttpAssembler:
         if head.status < 200 and head.status != 101:
             return  # interim response (100 Continue, 103 Early Hints): no record
         if head.method is None or not conn.queue:
-            self._out.append(CaptureWarning(head.t, f"{conn.cid}: HTTP {head.status} response without a request (ignored)", conn.cid))
+            self._add_older(CaptureWarning(head.t, f"{conn.cid}: HTTP {head.status} response without a request (ignored)", conn.cid))
             return
         ex = conn.queue.popleft()
         conn.receiving = ex
@@ -431,6 +437,13 @@ class HttpAssembler:
             self._request(ex, complete=False)
 
     # ------------------------------------------------------------------ records
+    def _add_older(self, record: Request | Response | CaptureWarning) -> None:
+        """Append a record whose time is that of an earlier packet (the others' is the current one)."""
+        out = self._out
+        if out and out[-1].t > record.t:  # type: ignore[union-attr,operator]  # never Meta, t set
+            self._unsorted = True
+        out.append(record)
+
     def _request(self, ex: _Ex, complete: bool) -> None:
         ex.emitted = True
         body, truncated, size = "", False, 0
@@ -438,7 +451,7 @@ class HttpAssembler:
             body, truncated = ex.body.text(self.max_body)
             size = ex.body.size
             ex.body = None
-        self._out.append(Request(ex.t, ex.conn, ex.xid, ex.method, ex.target, ex.headers, body, size, truncated or not complete, ex.frame, ex.server))
+        self._add_older(Request(ex.t, ex.conn, ex.xid, ex.method, ex.target, ex.headers, body, size, truncated or not complete, ex.frame, ex.server))
 
     def _response(self, ex: _Ex, t_end: float | None, complete: bool) -> None:
         head = ex.head
@@ -450,7 +463,7 @@ class HttpAssembler:
             size = ex.rbody.size
             ex.rbody = None
         t = head.t if head.t > ex.t else ex.t  # its first byte can be older (bytes before a resync)
-        self._out.append(Response(t, ex.xid, head.status, head.reason, head.headers, body, size, truncated or not complete, ex.sse is not None, t_end, head.frame))
+        self._add_older(Response(t, ex.xid, head.status, head.reason, head.headers, body, size, truncated or not complete, ex.sse is not None, t_end, head.frame))
 
     def _end(self, ex: _Ex, outcome: str, t: float, detail: str, complete: bool = False) -> None:
         """Write what is still unwritten of the exchange, then its End (exactly once)."""

@@ -41,10 +41,10 @@ class SseMessage:
 class SseDecoder:
     """Bytes (UTF-8) or text chunks in, ``SseMessage``s out."""
 
-    __slots__ = ("_buf", "_skip_lf", "_bom_check", "_data", "_event", "_id", "_retry", "_fields", "last_id")
+    __slots__ = ("_parts", "_skip_lf", "_bom_check", "_data", "_event", "_id", "_retry", "_fields", "last_id")
 
     def __init__(self) -> None:
-        self._buf = b""  # incomplete line
+        self._parts: list[bytes] = []  # pieces of the incomplete line (a list: long lines come in many packets)
         self._skip_lf = False  # the previous chunk ended with CR: a leading LF is its pair
         self._bom_check = True  # still at the start of the stream
         self._data: list[bytes] = []
@@ -62,23 +62,29 @@ class SseDecoder:
             if chunk[0] == 10:
                 chunk = chunk[1:]
         if self._bom_check:
-            if len(self._buf) + len(chunk) < 3 and _BOM.startswith(self._buf + chunk):
-                self._buf += chunk  # could still be a BOM split across chunks
+            head = b"".join(self._parts) + chunk
+            if len(head) < 3 and _BOM.startswith(head):
+                self._parts = [head] if head else []  # could still be a BOM split across chunks
                 return []
-            chunk = self._buf + chunk
-            self._buf = b""
+            self._parts = []
             self._bom_check = False
-            if chunk.startswith(_BOM):
-                chunk = chunk[3:]
-        if not chunk:
+            chunk = head[3:] if head.startswith(_BOM) else head
+        if 10 not in chunk and 13 not in chunk:  # no line end: keep the piece
+            if chunk:
+                self._parts.append(chunk)
             return []
-        text = self._buf + chunk if self._buf else chunk
-        if 13 in text:  # bytes.__contains__(int): any CR
+        if self._parts:
+            self._parts.append(chunk)
+            text = b"".join(self._parts)
+        else:
+            text = chunk
+        if 13 in text:  # any CR
             if text[-1] == 13:
                 self._skip_lf = True  # a CR ends a line; an LF right after it does not end another
             text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = text.split(b"\n")
-        self._buf = lines.pop()
+        rest = lines.pop()
+        self._parts = [rest] if rest else []
         out: list[SseMessage] = []
         for line in lines:
             if not line:
