@@ -18,7 +18,13 @@ from .records import Record, read_records
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
 
-PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
+PCAP_MAGICS = (
+    b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",  # pcap, microseconds
+    b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",  # pcap, nanoseconds
+    b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34",  # "modified" pcap
+    b"\x0a\x0d\x0d\x0a",  # pcapng
+    b"\x1f\x8b\x08",  # gzip: the capture reader says to decompress it
+)
 
 
 def sniff_format(path: Path) -> str:
@@ -30,7 +36,7 @@ def sniff_format(path: Path) -> str:
         raise BadInputError(f"{path}: {exc.strerror or exc}") from None
     if not head:
         raise BadInputError(f"{path}: file is empty")
-    if head[:4] in PCAP_MAGICS:
+    if head[:4] in PCAP_MAGICS or head[:3] in PCAP_MAGICS:
         return "pcap"
     text = head.lstrip()
     if text.startswith(b"{") and b"mcpsniff-records" in head.split(b"\n", 1)[0]:

@@ -204,13 +204,18 @@ class LifecycleBuilder:
         ex = self.open.get(rec.xid)
         if ex is None:
             return
-        messages = jsonrpc.parse(rec.data).messages if rec.data else ()
-        self._check_valid(messages, f"{rec.xid} ({ex.method} {ex.target}) SSE event data")
-        rpc = ",".join(m.method or m.kind for m in messages) if messages else ("priming" if rec.id is not None else "")
+        data = rec.data
+        if _plain_result(data) and "tools/list" not in ex.rpc_methods:
+            rpc, messages = "response", ()  # the hot path: a routine answer, nothing in it to learn
+        else:
+            messages = jsonrpc.parse(data).messages if data else ()
+            self._check_valid(messages, f"{rec.xid} ({ex.method} {ex.target}) SSE event data")
+            rpc = ",".join(m.method or m.kind for m in messages) if messages else ("priming" if rec.id is not None else "")
         if not self.compact or len(ex.events) < MAX_TICKS_COMPACT:
             ex.events.append(SseTick(t=rec.t, rpc=rpc, data="" if self.compact else rec.data, id=rec.id, event=rec.event, retry=rec.retry))
-        if any(m.kind in ("response", "error") for m in messages):
-            self._payload(ex, rec.data, messages)
+        if rpc == "response" or any(m.kind in ("response", "error") for m in messages):
+            if messages:
+                self._payload(ex, data, messages)
             if ex.method == "POST" and ex.t_end is None:
                 ex.t_end = rec.t  # the answer arrived; the stream may linger
 
@@ -251,6 +256,14 @@ class LifecycleBuilder:
         for ns in self.namespaces.values():
             ns.exchanges.sort(key=lambda e: e.t)
             ns.generations = build_generations(ns.exchanges)
+
+
+def _plain_result(data: str) -> bool:
+    """A single JSON-RPC result with no error or method in it: parsing it would teach nothing.
+
+    Checked by substring so the hot path of huge captures skips ``json.loads``.
+    """
+    return data[:1] == "{" and data[-1:] == "}" and '"result"' in data and '"error"' not in data and '"method"' not in data
 
 
 def _routine(ex: Exchange) -> bool:

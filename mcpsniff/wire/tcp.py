@@ -117,7 +117,7 @@ class TcpReassembler:
         # both directions' keys -> (conn, this direction, the other direction, from_client)
         self._conns: dict[Key, tuple[_Conn, _Dir, _Dir, bool]] = {}
         self._dead: dict[Key, tuple[float, Segment | None, float]] = {}  # key -> (t closed, last segment, its t)
-        self._holey: set[_Conn] = set()
+        self._holey: dict[_Conn, None] = {}  # connections with bytes waiting (a dict: deterministic order)
         self._next_sweep = 0.0
         self._next_syn_sweep = 0.0
         self.connections = 0  # opened or refused; also the last connection id handed out
@@ -248,12 +248,10 @@ class TcpReassembler:
             return ev
         if flags & RST:
             if conn.syn_isn is not None and not conn.synack and not conn.opened:
-                if from_client:  # the client gave up its own attempt
-                    self._forget_conn(conn, t)
-                else:
+                if not from_client:  # (an RST from the client aborts its own attempt: nothing to say)
                     conn.cid = self._new_id()
                     ev.append(TcpRefused(conn.cid, conn.first_t, conn.client, conn.server, conn.first_frame))
-                    self._forget_conn(conn, t)
+                self._forget_conn(conn, t)
                 return ev
             if not conn.opened:
                 self._open_late(t, conn, d, b"", ev)
@@ -302,7 +300,7 @@ class TcpReassembler:
             if not d.pending:
                 d.hole_since = t
                 d.acked = None
-                self._holey.add(conn)
+                self._holey[conn] = None
             d.pending[seq] = (t, frame, payload, fin)
             d.pending_bytes += len(payload) - (len(old[2]) if old else 0)
             while d.pending_bytes > MAX_PENDING:
@@ -339,7 +337,7 @@ class TcpReassembler:
             pending.clear()
             d.pending_bytes = 0
         if not (conn.c2s.pending or conn.s2c.pending):
-            self._holey.discard(conn)
+            self._holey.pop(conn, None)
 
     @staticmethod
     def _note_ack(d: _Dir, ack: int) -> None:
@@ -402,7 +400,7 @@ class TcpReassembler:
         self._forget_conn(conn, t)
 
     def _forget_conn(self, conn: _Conn, t: float) -> None:
-        self._holey.discard(conn)
+        self._holey.pop(conn, None)
         dead = self._dead
         for key, d in ((conn.ckey, conn.c2s), (conn.skey, conn.s2c)):
             if self._conns.get(key, (None,))[0] is conn:
@@ -422,7 +420,7 @@ class TcpReassembler:
     def _expire_syns(self, t: float) -> None:
         """Forget SYNs that never got an answer, so a SYN flood cannot grow memory."""
         self._next_syn_sweep = t + SYN_TTL
-        stale = {e[0] for e in self._conns.values() if not e[0].opened and e[0].syn_isn is not None and not e[0].synack and e[0].first_t < t - SYN_TTL}
+        stale = dict.fromkeys(e[0] for e in self._conns.values() if not e[0].opened and e[0].syn_isn is not None and not e[0].synack and e[0].first_t < t - SYN_TTL)
         for conn in stale:
             self.unanswered_syns += 1
             self._forget_conn(conn, t)
@@ -430,7 +428,7 @@ class TcpReassembler:
     def finish(self, t: float) -> list[TcpEvent]:
         """End of capture: flush waiting bytes as gaps, TcpOpenAtEnd for every open connection."""
         ev: list[TcpEvent] = []
-        for conn in {e[0] for e in self._conns.values()}:
+        for conn in dict.fromkeys(e[0] for e in self._conns.values()):
             self._end(conn, t, ev, None)
-        ev.sort(key=lambda e: int(e.conn[1:]) if e.conn else 0)
+        ev.sort(key=lambda e: int(e.conn[1:]))
         return ev

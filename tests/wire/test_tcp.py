@@ -310,3 +310,10 @@ def test_random_segmenting_reordering_and_duplication(seed: int) -> None:
             holes.append(len(segs[i][1]))
     assert gaps == holes
     assert r.gaps == len(gaps)
+
+
+def test_unanswered_syns_are_counted_and_forgotten() -> None:
+    events, r = run([P("c", "S", 0, cport=41000), P("c", "S", 0, cport=41001, dt=tcpmod.SYN_TTL + 5)], end_after=0)
+    assert events == []
+    assert r.unanswered_syns == 2  # the first expired when the second came, the second at the end
+    assert not r._conns
