@@ -73,7 +73,7 @@ def read_file(path: Path, ports: Collection[int] | None = None, progress: Progre
 
         yield from read_har(path)
     else:
-        from .capture.mitmflows import read_flows
+        from .capture.mitm import read_flows
 
         yield from read_flows(path)
 

@@ -1,4 +1,5 @@
-"""The mitmproxy addon: records MCP traffic through a proxy as mcpsniff records (JSONL).
+"""mitmproxy: the addon that records MCP traffic through a proxy as mcpsniff records (JSONL),
+and the reader of mitmproxy flow files (``read_flows``).
 
 ``mitmdump --mode reverse:http://127.0.0.1:5076 -p 5077 -s addons/mcpsniff_addon.py
 --set mcpsniff_output=run.jsonl``
@@ -24,17 +25,17 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Optional, TypeVar
 
-from mitmproxy import connection, ctx, exceptions, http
+from mitmproxy import connection, ctx, exceptions, http, io
 from mitmproxy.proxy import server_hooks
 
 from .. import records as R
 from ..config import load_config
-from ..errors import ConfigError
+from ..errors import BadInputError, ConfigError
 from ..wire.sse import SseDecoder
 
 log = logging.getLogger(__name__)
@@ -216,9 +217,7 @@ class McpSniff:
         return ex
 
     def _body(self, message: http.Message) -> tuple[str, int, bool]:
-        raw = message.get_content(strict=False) or b""
-        text = raw.decode("utf-8", errors="replace")
-        return text[: self.max_body], len(raw), len(text) > self.max_body
+        return _body(message, self.max_body)
 
     def _end(self, ex: _Exchange, flow: http.HTTPFlow, t: float, outcome: str, detail: str = "") -> None:
         self._flows.pop(flow.id, None)
@@ -300,3 +299,88 @@ class McpSniff:
 
 def _headers(items: Iterable[tuple[str, str]]) -> R.Headers:
     return tuple((str(k), str(v)) for k, v in items)
+
+
+def _body(message: http.Message, cap: int) -> tuple[str, int, bool]:
+    """(text kept, size in bytes, truncated) of a request or response body."""
+    raw = message.get_content(strict=False) or b""
+    text = raw.decode("utf-8", errors="replace")
+    return text[:cap], len(raw), len(text) > cap
+
+# -- mitmproxy flow files (``mitmdump -w flows.mitm``) -------------------------------
+# A flow file keeps whole flows, not the moments SSE events passed: every event of a
+# stored ``text/event-stream`` body gets the response's end time. Records are sorted by
+# time so the analysis sees requests, responses and connection facts in order. A flow
+# file written while streaming holds no streamed body: the response is then marked as a
+# stream without events.
+
+
+def _time_key(rec: R.Record) -> float:
+    t = getattr(rec, "t", None)
+    return float("inf") if t is None else t  # untimed warnings last
+
+
+def read_flows(path: Path) -> Iterator[R.Record]:
+    """Records of a mitmproxy flow file; BadInputError if it cannot be read at all."""
+    out: list[R.Record] = []
+    try:
+        with Path(path).open("rb") as fh:
+            out = list(_records(io.FlowReader(fh).stream(), path))
+    except OSError as exc:
+        raise BadInputError(f"{path}: {exc.strerror or exc}") from None
+    yield R.Meta(source="mitm-flows", origin=Path(path).name)
+    out.sort(key=_time_key)  # stable: a flow's records keep their order
+    yield from out
+
+
+def _records(flows: Iterable[Any], path: Path) -> Iterator[R.Record]:
+    ids = R.Ids()
+    conns: dict[str, str] = {}  # mitmproxy client connection id -> our conn id
+    count = 0
+    try:
+        for flow in flows:
+            count += 1
+            if not isinstance(flow, http.HTTPFlow):
+                continue
+            client = flow.client_conn
+            cid = conns.get(client.id)
+            if cid is None:
+                cid = conns[client.id] = ids.conn()
+                server = _addr(flow.server_conn.address)
+                yield R.ConnEvent(t=client.timestamp_start, conn=cid, event="opened", client=_addr(client.peername), server=server, by="proxy", detail="client connected to proxy")
+                if client.timestamp_end:
+                    yield R.ConnEvent(t=client.timestamp_end, conn=cid, event="closed", client=_addr(client.peername), server=server, detail="client connection closed")
+            yield from _flow_records(flow, cid, ids.xid(cid))
+    except exceptions.FlowReadException as exc:
+        if count == 0:
+            raise BadInputError(f"{path}: not a readable mitmproxy flow file ({exc})") from None
+        yield R.CaptureWarning(t=None, message=f"{Path(path).name}: flow file ends in a damaged flow after {count} flow(s) ({exc})")
+
+
+def _flow_records(flow: http.HTTPFlow, cid: str, xid: str) -> Iterator[R.Record]:
+    req, resp = flow.request, flow.response
+    body, size, cut = _body(req, DEFAULT_MAX_BODY)
+    server = _addr(flow.server_conn.address) or f"{req.host}:{req.port}"
+    yield R.Request(t=req.timestamp_start, conn=cid, xid=xid, method=req.method, target=req.path, headers=_headers(req.headers.items(multi=True)), body=body, body_size=size, truncated=cut, server=server)
+    if resp is not None:
+        t_end = resp.timestamp_end or resp.timestamp_start
+        if resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
+            yield R.Response(t=resp.timestamp_start, xid=xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), stream=True)
+            content = resp.get_content(strict=False)
+            if content is None:
+                yield R.CaptureWarning(t=resp.timestamp_start, conn=cid, message=f"{xid}: the flow file holds no body for this event stream (it was streamed through the proxy)")
+            else:
+                for event in SseDecoder().feed(content, t_end):
+                    yield R.SseEvent(t=t_end, xid=xid, data=event.data, event=event.event, id=event.id, retry=event.retry)
+        else:
+            body, size, cut = _body(resp, DEFAULT_MAX_BODY)
+            yield R.Response(t=resp.timestamp_start, xid=xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), body=body, body_size=size, truncated=cut, t_end=t_end)
+    if flow.error is not None:
+        outcome = _outcome(flow.error.msg)
+        if outcome == R.REFUSED:
+            yield R.ConnEvent(t=flow.error.timestamp, conn=cid, event="refused", server=server, by="server", detail=f"upstream: {flow.error.msg}")
+        yield R.End(t=flow.error.timestamp, xid=xid, outcome=outcome, detail=flow.error.msg)
+    elif resp is not None:
+        yield R.End(t=resp.timestamp_end or resp.timestamp_start, xid=xid, outcome=R.COMPLETE)
+    else:
+        yield R.End(t=req.timestamp_end or req.timestamp_start, xid=xid, outcome=R.OPEN_AT_END, detail="the flow file holds no response")

@@ -20,7 +20,7 @@ from mcp_lab import LabServer, call_text, free_port, lab_session, wait_port  # n
 from mcpsniff import records as R  # noqa: E402
 from mcpsniff.api import sniff_format  # noqa: E402
 from mcpsniff.capture.har import read_har  # noqa: E402
-from mcpsniff.capture.mitmflows import read_flows  # noqa: E402
+from mcpsniff.capture.mitm import read_flows  # noqa: E402
 from mcpsniff.capture.proxy import find_mitmdump  # noqa: E402
 from mcpsniff.errors import BadInputError  # noqa: E402
 
