@@ -7,6 +7,7 @@ capture module, and hands the records to the pure analysis.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from .errors import BadInputError
 from .records import Record, read_records
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
+PARALLEL_MIN_BYTES = 64 << 20  # pcaps from this size are read by two processes (see pcap_workers)
 
 PCAP_MAGICS = (
     b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",  # pcap, microseconds
@@ -52,12 +54,18 @@ def read_file(path: Path, ports: Collection[int] | None = None, progress: Progre
     """Records of one input file, whatever its format."""
     fmt = sniff_format(path)
     if fmt == "pcap":
-        from .capture.pcap import read_capture
+        from .capture.pcap import FrameReader, read_capture
         from .wire.pipeline import PipelineStats
 
         pstats = PipelineStats()
         cb = (lambda done, total: progress(path.name, done, total)) if progress else None
-        yield from read_capture(path, ports=ports, progress=cb, stats=pstats)
+        workers = pcap_workers(path)
+        if workers > 1:
+            from .capture.parallel import read_capture_parallel
+
+            yield from read_capture_parallel(path, FrameReader, ports=ports, progress=cb, stats=pstats, workers=workers)
+        else:
+            yield from read_capture(path, ports=ports, progress=cb, stats=pstats)
         if stats is not None:
             for key, value in dataclasses.asdict(pstats).items():
                 if isinstance(value, int):
@@ -76,6 +84,23 @@ def read_file(path: Path, ports: Collection[int] | None = None, progress: Progre
         from .capture.mitm import read_flows
 
         yield from read_flows(path)
+
+
+def pcap_workers(path: Path) -> int:
+    """Processes for reading a pcap: 2 for big files on a machine with 2+ cores, else 1.
+
+    ``MCPSNIFF_WORKERS=N`` overrides it (1: always serial; N > 1: parallel whatever the size).
+    """
+    env = os.environ.get("MCPSNIFF_WORKERS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise BadInputError(f"MCPSNIFF_WORKERS={env!r}: expected a whole number >= 1")
+        return int(env)
+    try:
+        big = path.stat().st_size >= PARALLEL_MIN_BYTES
+    except OSError:
+        return 1
+    return 2 if big and (os.cpu_count() or 1) >= 2 else 1
 
 
 def _prefixed(records: Iterable[Record], prefix: str) -> Iterator[Record]:

@@ -196,7 +196,8 @@ def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds
       mcpsniff demo --scenario retries-exhausted -o /tmp/demo1
       mcpsniff demo --scenario healthy --down-seconds 2 --settle-seconds 15
 
-    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 setup error.
+    Exit code: 0 the verdicts are what the scenario's clients really did (a stalled
+    namespace included), 1 they are not, 2 setup error.
     """
     from .demo.run import INTERRUPTS, DemoOptions, Progress, analyze_run, record, verdict_lines
     from .report.text import render_text
@@ -219,7 +220,9 @@ def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds
     if not summary["agree"]:
         click.echo("note: the two pcap hops, run.jsonl and the clients' own log do not all agree (see summary.json)")
     click.echo(f"\nFiles in {run.output}/: " + ", ".join(summary["files"].values()) + ", summary.json")
-    sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
+    if not summary["as_expected"]:
+        click.echo("mcpsniff: the verdicts differ from what the scenario's clients did (see summary.json)", err=True)
+    sys.exit(EXIT_OK if summary["as_expected"] else EXIT_STALLED)
 
 
 @main.command()

@@ -62,7 +62,7 @@ def test_demo_end_to_end_finds_the_stalled_namespace(tmp_path: Path) -> None:
          "--warmup-seconds", "1", "--down-seconds", "2", "--settle-seconds", "12"],
         capture_output=True, text=True, timeout=240, cwd=ROOT,
     )
-    assert proc.returncode == 1, proc.stdout + proc.stderr  # a namespace stalled
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # sprint stalled, as the scenario's client did
     assert "Traceback" not in proc.stderr
     for name in ("capture.pcapng", "run.jsonl", "clients.jsonl", "report.txt", "summary.json"):
         assert (out / name).stat().st_size > 0, name

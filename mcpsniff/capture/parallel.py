@@ -1,0 +1,240 @@
+"""Offline captures on several cores: the TCP and HTTP layers split by connection.
+
+``read_capture_parallel`` gives the records ``capture.pcap.read_capture`` gives, with
+the work spread over ``workers`` forked processes.  Every worker reads the whole file
+and decodes every frame (cheap), but reassembles and parses only the connections it
+owns: ``(sport + dport + last byte of each address) % workers``, symmetric so both
+directions land in one worker, and the same in every process (no salted ``hash()``).
+Workers send their records back in pickled batches; the parent merges the streams by
+time (each one is already in time order) and yields them.
+
+Connection ids are numbered so they cannot collide: worker ``k`` of ``W`` hands out
+``c{k+1}``, ``c{k+1+W}``, ``c{k+1+2W}``, ... (exchange ids follow: ``c3.2``).  So ids
+keep their usual form but differ from the serial reader's; frame numbers are the
+true ones.  Warnings about the file itself come once (from worker 0, which also
+reports progress through a shared counter).
+
+The frame reader is passed in (``open_frames(path, progress)``, e.g.
+``capture.pcap.FrameReader``) because capture modules do not import each other.
+Without the "fork" start method (not Linux) or with ``workers < 2`` it reads serially.
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+import os
+import pickle
+import traceback
+import warnings
+from collections.abc import Callable, Collection, Iterable, Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, ContextManager, Protocol
+
+from ..errors import MCPSniffError
+from ..records import CaptureWarning, Meta, Record
+from ..wire.exchanges import HttpAssembler
+from ..wire.packet import PacketDecoder
+from ..wire.pipeline import PipelineStats, _warnings, records_from_frames
+from ..wire.tcp import TcpReassembler
+
+BATCH = 2000  # records per message from a worker
+ProgressFn = Callable[[int, int], None]
+
+
+class FrameSource(Protocol):
+    """What ``open_frames`` returns: ``capture.pcap.FrameReader``'s shape."""
+
+    problem: str
+    last_t: float | None
+
+    def __iter__(self) -> Iterator[tuple[float, int, int, bytes]]: ...
+    def __enter__(self) -> FrameSource: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def close(self) -> None: ...
+
+
+OpenFrames = Callable[[Path, "ProgressFn | None"], FrameSource]
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def read_capture_parallel(
+    path: Path,
+    open_frames: OpenFrames,
+    ports: Collection[int] | None = None,
+    progress: ProgressFn | None = None,
+    stats: PipelineStats | None = None,
+    workers: int = 2,
+) -> Iterator[Record]:
+    """Yield ``Meta`` then the capture's records in time order, as ``read_capture`` does.
+
+    ``BadInputError`` (file not a capture) is raised on the first ``next()``; an error
+    in a worker is raised here.  Stopping early (``close()``) ends the workers.
+    """
+    open_frames(path, None).close()  # a file that is not a capture fails here, before any worker
+    if workers < 2 or not can_fork():
+        with open_frames(path, progress) as frames:
+            yield Meta(source="pcap", origin=path.name)
+            yield from records_from_frames(frames, ports=ports, stats=stats)
+            if frames.problem:
+                yield CaptureWarning(frames.last_t, frames.problem)
+        return
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.RawValue("q", 0)  # bytes read by worker 0
+    total = path.stat().st_size
+    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
+    procs = []
+    try:
+        for k in range(workers):
+            others = [end for i, pair in enumerate(pipes) for j, end in enumerate(pair) if i != k or j == 0]
+            args = (path, open_frames, k, workers, ports, pipes[k][1], done if progress else None, others)
+            proc = ctx.Process(target=_worker, args=args, name=f"mcpsniff-worker-{k}", daemon=True)
+            with warnings.catch_warnings():  # 3.12 warns about fork with threads (a progress bar's); children only compute
+                warnings.simplefilter("ignore", DeprecationWarning)
+                proc.start()
+            procs.append(proc)
+            pipes[k][1].close()
+        yield Meta(source="pcap", origin=path.name)
+        ends: list[dict[str, Any]] = []
+        report = (lambda: progress(done.value, total)) if progress else None
+        streams = [_stream(pipes[k][0], procs[k], ends, report) for k in range(workers)]
+        yield from heapq.merge(*streams, key=_time)
+        if stats is not None:
+            _sum_stats(stats, ends)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for reader, writer in pipes:
+            reader.close()
+            writer.close()
+
+
+def _time(record: Record) -> float:
+    t = getattr(record, "t", None)
+    return float("-inf") if t is None else t
+
+
+def _stream(conn: Connection, proc: Any, ends: list[dict[str, Any]], report: Callable[[], None] | None) -> Iterator[Record]:
+    """One worker's records; its final message (stats) goes to ``ends``."""
+    while True:
+        try:
+            kind, payload = pickle.loads(conn.recv_bytes())
+        except EOFError:
+            proc.join(1)
+            raise RuntimeError(f"capture worker {proc.name} ended without finishing (exit code {proc.exitcode})") from None
+        if report is not None:
+            report()
+        if kind == "records":
+            yield from payload
+        elif kind == "end":
+            ends.append(payload)
+            return
+        elif isinstance(payload, MCPSniffError):
+            raise payload
+        else:
+            raise RuntimeError(f"capture worker {proc.name} failed:\n{payload}")
+
+
+class _Reassembler(TcpReassembler):
+    """Hands out connection ids first, first + step, ... so workers' ids never collide."""
+
+    def __init__(self, server_ports: frozenset[int] | None, first: int, step: int) -> None:
+        super().__init__(server_ports=server_ports)
+        self._first, self._step = first, step
+
+    def _new_id(self) -> str:
+        self.connections += 1
+        return f"c{self._first + (self.connections - 1) * self._step}"
+
+
+def _worker(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, out: Connection, done: Any, others: list[Connection]) -> None:
+    """Body of worker ``k``: the records of its connections, in batches, then its stats."""
+    for end in others:  # the parent's ends and other workers' pipes: so a dead reader breaks our pipe
+        end.close()
+    send = out.send_bytes
+    try:
+        batch: list[Record] = []
+        stats = _pipeline(path, open_frames, k, workers, ports, done, batch, lambda: send(pickle.dumps(("records", batch), pickle.HIGHEST_PROTOCOL)))
+        send(pickle.dumps(("end", stats), pickle.HIGHEST_PROTOCOL))
+    except BrokenPipeError:
+        pass  # the parent stopped reading
+    except BaseException as exc:  # everything else is the parent's to report
+        payload: object = exc if isinstance(exc, MCPSniffError) else traceback.format_exc()
+        try:
+            send(pickle.dumps(("error", payload), pickle.HIGHEST_PROTOCOL))
+        except Exception:  # noqa: BLE001 - unpicklable error or parent gone: the parent sees EOF
+            pass
+    finally:
+        out.close()
+        os._exit(0)  # no atexit handlers or finalizers of the parent's objects in the child
+
+
+def _pipeline(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, done: Any, batch: list[Record], flush: Callable[[], None]) -> dict[str, Any]:
+    """``wire.pipeline.records_from_frames`` restricted to this worker's connections."""
+    port_set = frozenset(ports) if ports else None
+    decoder = PacketDecoder()
+    tcp = _Reassembler(port_set, k + 1, workers)
+    http = HttpAssembler()
+    decode, feed, hfeed = decoder.decode, tcp.feed, http.feed
+    first = k == 0
+
+    def emit(records: Iterable[Record]) -> None:
+        batch.extend(records)
+        if len(batch) >= BATCH:
+            flush()
+            batch.clear()
+
+    progress = None
+    if first and done is not None:
+        def progress(n: int, _total: int) -> None:
+            done.value = n
+
+    packets = kept = 0
+    t = 0.0
+    with open_frames(path, progress) as frames:
+        for t, frame, linktype, data in frames:
+            packets += 1
+            seg = decode(linktype, data)
+            if seg is None or (port_set is not None and seg[2] not in port_set and seg[3] not in port_set):
+                continue
+            src, dst, sport, dport = seg[0], seg[1], seg[2], seg[3]
+            if (sport + dport + src[-1] + dst[-1]) % workers != k:
+                continue
+            kept += 1
+            for event in feed(t, frame, seg):
+                records = hfeed(event)
+                if records:
+                    emit(records)
+        for event in tcp.finish(t):
+            emit(hfeed(event))
+        emit(http.finish())
+        if first:
+            emit(_warnings(decoder, t if packets else None))
+            if frames.problem:
+                emit([CaptureWarning(frames.last_t, frames.problem)])
+    if batch:
+        flush()
+    counts: dict[str, Any] = {"tcp_packets": kept, "duplicates": tcp.duplicates, "retransmitted": tcp.retransmitted, "gaps": tcp.gaps, "lost_bytes": tcp.lost_bytes, "connections": tcp.connections, "unanswered_syns": tcp.unanswered_syns}
+    if first:  # every worker saw every frame: these are counted once
+        counts.update(packets=packets, fragments=decoder.fragments, malformed=decoder.malformed, unsupported_links=dict(decoder.unsupported_links), last_t=t if packets else None)
+    return counts
+
+
+def _sum_stats(stats: PipelineStats, ends: list[dict[str, Any]]) -> None:
+    for counts in ends:
+        for key, value in counts.items():
+            setattr(stats, key, getattr(stats, key) + value if key in _SUMMED else value)
+    stats.skipped = stats.packets - stats.tcp_packets
+
+
+_SUMMED = frozenset({"tcp_packets", "duplicates", "retransmitted", "gaps", "lost_bytes", "connections", "unanswered_syns"})
