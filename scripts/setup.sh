@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what mcpsniff and its tests need on a fresh machine, then syncs the venv.
-# Safe to run repeatedly: each step is skipped when already done.
+# Safe to run repeatedly: each step is skipped when already done. Sourced by demo.sh and
+# test.sh (so the PATH it may set reaches them); can also be run on its own.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 need_apt=()
 command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
@@ -17,8 +18,14 @@ if [ ${#need_apt[@]} -gt 0 ] && [ "${MCPSNIFF_SKIP_APT:-}" != 1 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if ! command -v uv >/dev/null 2>&1; then
+# `uv --version`, not `command -v uv`: a pyenv shim can exist for another Python version only.
+if ! uv --version >/dev/null 2>&1; then
   echo "setup: installing uv" >&2
-  python3 -m pip install -q uv >/dev/null 2>&1 || pip install -q uv
+  python3 -m pip install -q uv >/dev/null 2>&1 || python3 -m pip install -q --user uv
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+  if ! uv --version >/dev/null 2>&1; then
+    PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin:$PATH"
+    export PATH
+  fi
 fi
 uv sync --frozen --quiet

@@ -2,5 +2,5 @@
 # The README's second command: set up everything the tests need, then run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+source scripts/setup.sh
 exec uv run pytest "$@"
