@@ -28,4 +28,5 @@ if ! uv --version >/dev/null 2>&1; then
     export PATH
   fi
 fi
-uv sync --frozen --quiet
+# The interpreter pyenv picks for .python-version (3.12); uv must not download one.
+uv sync --frozen --quiet --python "$(python3 -c "import sys; print(sys.executable)")"
