@@ -142,7 +142,7 @@ def _summary(analysis: Analysis) -> list[dict[str, Any]]:
             "index": i, "name": ns.name, "verdict": d.verdict, "signature": d.signature,
             "generations": len(ns.generations), "sessions": " → ".join(sessions),
             "back": _secs(None if back is None else back - t0),
-            "first_try": _secs(None if d.t_first_try_after_back is None else d.t_first_try_after_back - t0),
+            "first_try": _secs(None if d.t_first_try_after_back is None or back is None else d.t_first_try_after_back - back),  # delay after the server was back, as in the text report
             "rebind": _secs(None if d.t_rebound is None or back is None else d.t_rebound - back, signed=False),
             "stall": d.stall_point.describe(t0) if d.stall_point else "",
             "explanation": d.explanation, "advice": d.advice, "evidence": d.evidence, "findings": d.findings, "missing": d.missing,

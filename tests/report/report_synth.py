@@ -145,7 +145,7 @@ def build_analysis(duration: float = 40.0, interval: float = 0.7, t_down: float 
                              "\"Session not found\" every time; no initialize ever followed, so the namespace never got a new session."),
                 advice="Make the client start a new session (initialize without Mcp-Session-Id) when it gets 404 for its session.",
                 evidence=[f"{len(_frange(first_try, duration, interval))} requests with the stale session id, all 404", "no initialize after the restart"],
-                t_first_try_after_back=first.t, attempt_gaps=[interval] * 5, schedule_match="fixed 0.7 s (tool-call loop)")
+                t_first_try_after_back=first.t, attempt_gaps=[interval] * 5, schedule_match="fixed 0.7 s (tool-call loop)", t_server_back=t_back)
         else:
             bad = b.add(first_try, "POST", "tools/call", old, 503 if ns == "dev-agents" else 404, 1, dur=0.003,
                         error="proxy-unavailable" if ns == "dev-agents" else "session-not-found",
@@ -153,7 +153,7 @@ def build_analysis(duration: float = 40.0, interval: float = 0.7, t_down: float 
             b.session(first_try + 0.02, 2, duration, interval)
             g2 = b.generations[-1]
             diag = Diagnosis(verdict=REBOUND, signature="new-session", explanation=f"{ns} got {bad.status} for its old session and started a new one.",
-                             t_first_try_after_back=bad.t, t_rebound=g2.first_ok_call_t, attempt_gaps=[1.0, 2.0, 4.0], schedule_match="TS host backoff 1,2,4,8,16 s")
+                             t_first_try_after_back=bad.t, t_rebound=g2.first_ok_call_t, attempt_gaps=[1.0, 2.0, 4.0], schedule_match="TS host backoff 1,2,4,8,16 s", t_server_back=t_back)
         b.exchanges.sort(key=lambda ex: ex.t)
         lifecycles.append(NamespaceLifecycle(name=ns, exchanges=b.exchanges, generations=b.generations, diagnosis=diag))
     conns: dict[str, dict[str, object]] = {}
