@@ -337,6 +337,8 @@ def diagnose(ns: NamespaceLifecycle, windows: list[RestartWindow], builder: Life
         else:
             diag.signature = hit.signature
             diag.missing = f"looks like {hit.signature}, but the capture ends {silence:.1f}s after the last attempt; known clients retry for up to {config.thresholds.give_up_after:.0f}s"
+            if window is not None and window.t_back is None:
+                diag.missing += "; the server's return is not in the capture either"
         return diag
     if silence >= config.thresholds.give_up_after:
         diag.verdict, diag.signature = STALLED, "no-rebind"
