@@ -386,7 +386,7 @@ def analyze_records(records: Iterable[R.Record], config: Config, sources: list[s
     for ns in namespaces:
         ns.diagnosis = diagnose(ns, windows, builder, config)
         ns.diagnosis.findings.extend(storm_findings(ns, config.thresholds.storm_min_reopens))
-    exchanges = sum(len(ns.exchanges) for ns in namespaces)
+    exchanges = sum(ex.count for ns in namespaces for ex in ns.exchanges)  # merged routine calls included
     return Analysis(
         sources=sources,
         t0=builder.t0 or 0.0,
