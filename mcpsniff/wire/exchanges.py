@@ -186,7 +186,8 @@ class HttpAssembler:
         if type(event) is TcpData:
             conn = self._conns.get(event.conn) or self._open(event.conn, "", "", event.t, False)
             if not conn.ignored:
-                self._data(conn, event)
+                if event.from_client or not self._stream_packet(conn, event):
+                    self._data(conn, event)
                 if conn.req.pending_since is None and conn.resp.pending_since is None:
                     if self._pending:
                         self._pending.pop(conn.cid, None)
@@ -216,6 +217,10 @@ class HttpAssembler:
     # ------------------------------------------------------------------ order
     def _release(self, out: list[Record]) -> list[Record]:
         held = self._held
+        if not held:  # the usual case: ``out`` is sorted, so what is ready is a prefix of it
+            horizon = min(self._pending.values()) if self._pending else float("inf")
+            if not out or out[-1].t <= horizon:  # type: ignore[union-attr,operator]  # never Meta
+                return out
         for record in out:
             self._seq += 1
             heapq.heappush(held, (record.t, self._seq, record))  # type: ignore[union-attr,misc]  # never Meta
@@ -233,10 +238,13 @@ class HttpAssembler:
         s = conn.resp.pending_since
         if s is not None and conn.receiving is not None and conn.receiving.responded:  # a stream
             s = None
-        if c is None and s is None:
-            self._pending.pop(conn.cid, None)
+        if c is None:
+            if s is None:
+                self._pending.pop(conn.cid, None)
+            else:
+                self._pending[conn.cid] = s
         else:
-            self._pending[conn.cid] = min(x for x in (c, s) if x is not None)
+            self._pending[conn.cid] = c if s is None or not s < c else s  # min(c, s)
 
     # ------------------------------------------------------------------ TCP events
     def _open(self, cid: str, client: str, server: str, t: float, mid_stream: bool) -> _Conn:
@@ -298,13 +306,37 @@ class HttpAssembler:
                     ex = conn.receiving
                     if ex is not None:
                         if ex.sse is not None:
-                            self._sse(ex, hev)
+                            self._sse(ex, hev.data, hev.t, hev.frame)
                         elif ex.rbody is not None:
                             ex.rbody.add(hev.data)
                 else:
                     self._response_event(conn, hev)
                     if conn.ignored:
                         break
+
+    def _stream_packet(self, conn: _Conn, ev: TcpData) -> bool:
+        """Fast path of ``_data`` for server bytes that are whole chunks of an SSE stream.
+
+        Most packets of MCP traffic are one SSE event in one chunk: this skips the
+        parser's event objects.  False (nothing done) when it does not apply.
+        """
+        ex = conn.receiving
+        if ex is None or ex.sse is None or ex.inflate is not None or conn.first is None:
+            return False
+        chunks = conn.resp.whole_chunks(ev.data)
+        if chunks is None:
+            return False
+        t = ev.t
+        if t < conn.t:
+            t = conn.t
+        else:
+            conn.t = t
+        payloads, ended = chunks
+        for payload in payloads:
+            self._sse(ex, payload, t, ev.frame)
+        if ended:
+            self._response_event(conn, MessageEnd(t, ev.frame))
+        return True
 
     def _gap(self, conn: _Conn, ev: TcpGap, t: float) -> None:
         side = "client->server" if ev.from_client else "server->client"
@@ -441,19 +473,22 @@ class HttpAssembler:
         else:
             ex.rbody = _Body(self.max_body * 4, head.content_encoding)
 
-    def _sse(self, ex: _Ex, piece: BodyPiece) -> None:
-        data = piece.data
+    def _sse(self, ex: _Ex, data: bytes, t: float, frame: int | None) -> None:
+        """Body bytes of an event stream -> SseEvent records (stamped with the packet's t/frame)."""
         if ex.inflate is not None:
             try:
                 data = ex.inflate.decompress(data)
             except zlib.error as exc:
                 ex.inflate = None
                 ex.sse = None  # the rest of the stream cannot be read
-                self._out.append(CaptureWarning(piece.t, f"{ex.conn}: exchange {ex.label}: undecodable compressed event stream ({exc})", ex.conn))
+                self._out.append(CaptureWarning(t, f"{ex.conn}: exchange {ex.label}: undecodable compressed event stream ({exc})", ex.conn))
                 return
         assert ex.sse is not None
-        for msg in ex.sse.feed(data, piece.t, piece.frame):
-            self._out.append(_new_sse(msg.t, ex.xid, msg.data, msg.event, msg.id, msg.retry, msg.frame))
+        events = ex.sse.decode(data)
+        if events:
+            xid, append = ex.xid, self._out.append
+            for text, name, eid, retry, _ in events:
+                append(_new_sse(t, xid, text, name, eid, retry, frame))
 
     def _cut_request(self, conn: _Conn, ex: _Ex, outcome: str, detail: str) -> None:
         """The rest of this request will never be seen: write it as it is; its End will say why."""

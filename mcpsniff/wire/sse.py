@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _BOM = b"\xef\xbb\xbf"
+Fields = tuple[str, str, str | None, int | None, bool]  # data, event, id, retry, has_data (as in SseMessage)
 
 
 @dataclass(slots=True)
@@ -55,6 +56,11 @@ class SseDecoder:
         self.last_id: str | None = None
 
     def feed(self, chunk: bytes | str, t: float, frame: int | None = None) -> list[SseMessage]:
+        """The events this chunk completed, stamped with ``t``/``frame``."""
+        return [SseMessage(data, event, eid, retry, has_data, t, frame) for data, event, eid, retry, has_data in self.decode(chunk)]
+
+    def decode(self, chunk: bytes | str) -> list[Fields]:
+        """``feed`` without the message objects (the HTTP layer builds its records directly)."""
         if isinstance(chunk, str):
             chunk = chunk.encode("utf-8")
         if self._skip_lf and chunk:
@@ -85,11 +91,11 @@ class SseDecoder:
         lines = text.split(b"\n")
         rest = lines.pop()
         self._parts = [rest] if rest else []
-        out: list[SseMessage] = []
+        out: list[Fields] = []
         for line in lines:
             if not line:
                 if self._fields:
-                    out.append(self._dispatch(t, frame))
+                    out.append(self._dispatch())
                 continue
             if line[0] == 58:  # ':' starts a comment
                 continue
@@ -113,11 +119,11 @@ class SseDecoder:
             self._fields = True
         return out
 
-    def _dispatch(self, t: float, frame: int | None) -> SseMessage:
+    def _dispatch(self) -> Fields:
         if self._id is not None:
             self.last_id = self._id.decode("utf-8", "replace")
         data = b"\n".join(self._data).decode("utf-8", "replace")
-        message = SseMessage(data, self._event.decode("utf-8", "replace"), self.last_id, self._retry, bool(self._data), t, frame)
+        message = (data, self._event.decode("utf-8", "replace"), self.last_id, self._retry, bool(self._data))
         self._data = []
         self._event = b""
         self._id = None
