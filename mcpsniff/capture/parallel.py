@@ -35,17 +35,14 @@ import signal
 import traceback
 import typing
 import warnings
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import MCPSniffError
 from ..records import CaptureWarning, Meta, Record
-from ..wire.exchanges import HttpAssembler
-from ..wire.packet import PacketDecoder
-from ..wire.pipeline import PipelineStats, _warnings, records_from_frames
-from ..wire.tcp import TcpReassembler
+from ..wire.pipeline import PipelineStats, records_from_frames
 
 BATCH = 2000  # records per message from a worker (about 150 kB pickled)
 PIPE_BYTES = 1 << 20
@@ -190,18 +187,6 @@ def _encode(batch: list[Record]) -> list[tuple[int, tuple[Any, ...]]]:
     return out
 
 
-class _Reassembler(TcpReassembler):
-    """Hands out connection ids first, first + step, ... so workers' ids never collide."""
-
-    def __init__(self, server_ports: frozenset[int] | None, first: int, step: int) -> None:
-        super().__init__(server_ports=server_ports)
-        self._first, self._step = first, step
-
-    def _new_id(self) -> str:
-        self.connections += 1
-        return f"c{self._first + (self.connections - 1) * self._step}"
-
-
 def _worker(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, out: Connection, done: Any, others: list[Connection]) -> None:
     """Body of worker ``k``: the records of its connections, in batches, then its stats."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
@@ -226,53 +211,27 @@ def _worker(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Co
 
 
 def _pipeline(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, done: Any, batch: list[Record], flush: Callable[[], None]) -> dict[str, Any]:
-    """``wire.pipeline.records_from_frames`` restricted to this worker's connections."""
-    port_set = frozenset(ports) if ports else None
-    decoder = PacketDecoder()
-    tcp = _Reassembler(port_set, k + 1, workers)
-    http = HttpAssembler()
-    decode, feed, hfeed = decoder.decode, tcp.feed, http.feed
+    """``wire.pipeline.records_from_frames`` on this worker's share of the connections, in batches."""
     first = k == 0
-
-    def emit(records: Iterable[Record]) -> None:
-        batch.extend(records)
-        if len(batch) >= BATCH:
-            flush()
-            batch.clear()
-
     progress = None
     if first and done is not None:
         def progress(n: int, _total: int) -> None:
             done.value = n
 
-    packets = kept = 0
-    t = 0.0
+    stats = PipelineStats()
     with open_frames(path, progress) as frames:
-        for t, frame, linktype, data in frames:
-            packets += 1
-            seg = decode(linktype, data)
-            if seg is None or (port_set is not None and seg[2] not in port_set and seg[3] not in port_set):
-                continue
-            src, dst, sport, dport = seg[0], seg[1], seg[2], seg[3]
-            if ((sport + dport + src[-1] + dst[-1]) * 2654435761 >> 20) % workers != k:
-                continue
-            kept += 1
-            for event in feed(t, frame, seg):
-                records = hfeed(event)
-                if records:
-                    emit(records)
-        for event in tcp.finish(t):
-            emit(hfeed(event))
-        emit(http.finish())
-        if first:
-            emit(_warnings(decoder, t if packets else None))
-            if frames.problem:
-                emit([CaptureWarning(frames.last_t, frames.problem)])
+        for record in records_from_frames(frames, ports, stats, share=(k, workers)):
+            batch.append(record)
+            if len(batch) >= BATCH:
+                flush()
+                batch.clear()
+    if first and frames.problem:  # the reader knows of damage only once it has read that far
+        batch.append(CaptureWarning(frames.last_t, frames.problem))
     if batch:
         flush()
-    counts: dict[str, Any] = {"tcp_packets": kept, "duplicates": tcp.duplicates, "retransmitted": tcp.retransmitted, "gaps": tcp.gaps, "lost_bytes": tcp.lost_bytes, "connections": tcp.connections, "unanswered_syns": tcp.unanswered_syns}
+    counts: dict[str, Any] = {key: getattr(stats, key) for key in _SUMMED}
     if first:  # every worker saw every frame: these are counted once
-        counts.update(packets=packets, fragments=decoder.fragments, malformed=decoder.malformed, unsupported_links=dict(decoder.unsupported_links), last_t=t if packets else None)
+        counts.update(packets=stats.packets, fragments=stats.fragments, malformed=stats.malformed, unsupported_links=stats.unsupported_links, last_t=stats.last_t)
     return counts
 
 

@@ -36,18 +36,27 @@ class PipelineStats:
     last_t: float | None = None  # timestamp of the last frame
 
 
-def records_from_frames(frames: Iterable[Frame], ports: Collection[int] | None = None, stats: PipelineStats | None = None) -> Iterator[Record]:
+def owner(sport: int, dport: int, src: bytes, dst: bytes, workers: int) -> int:
+    """Which of ``workers`` handles a connection: symmetric in the two ends, stable across processes."""
+    return ((sport + dport + src[-1] + dst[-1]) * 2654435761 >> 20) % workers
+
+
+def records_from_frames(frames: Iterable[Frame], ports: Collection[int] | None = None, stats: PipelineStats | None = None, share: tuple[int, int] | None = None) -> Iterator[Record]:
     """Decode, reassemble and assemble HTTP exchanges; yield records in capture order.
 
     ``ports``: keep only TCP traffic to or from one of these ports (and use them to
     tell the server side of connections picked up mid-stream).
+    ``share=(k, workers)``: only the connections worker ``k`` owns (see ``owner``), with
+    connection ids that cannot collide with the other workers'; the file-level warnings
+    come from worker 0 only.
     """
     from .exchanges import HttpAssembler  # imported here so the layers below can be used alone
 
     st = stats if stats is not None else PipelineStats()
     port_set = frozenset(ports) if ports else None
     decoder = PacketDecoder()
-    tcp = TcpReassembler(server_ports=port_set)
+    k, workers = share if share is not None else (0, 1)
+    tcp = TcpReassembler(server_ports=port_set, first_id=k + 1, id_step=workers)
     http = HttpAssembler()
     decode, feed, hfeed = decoder.decode, tcp.feed, http.feed
     packets = kept = 0
@@ -58,6 +67,8 @@ def records_from_frames(frames: Iterable[Frame], ports: Collection[int] | None =
             seg = decode(linktype, data)
             if seg is None or (port_set is not None and seg[2] not in port_set and seg[3] not in port_set):
                 continue
+            if workers > 1 and owner(seg[2], seg[3], seg[0], seg[1], workers) != k:
+                continue
             kept += 1
             for event in feed(t, frame, seg):
                 records = hfeed(event)
@@ -66,7 +77,8 @@ def records_from_frames(frames: Iterable[Frame], ports: Collection[int] | None =
         for event in tcp.finish(t):
             yield from hfeed(event)
         yield from http.finish()
-        yield from _warnings(decoder, t if packets else None)
+        if k == 0:
+            yield from _warnings(decoder, t if packets else None)
     finally:
         st.packets, st.tcp_packets, st.skipped = packets, kept, packets - kept
         st.fragments, st.malformed, st.unsupported_links = decoder.fragments, decoder.malformed, dict(decoder.unsupported_links)

@@ -112,7 +112,8 @@ class TcpReassembler:
     ``connections``) are for statistics.
     """
 
-    def __init__(self, server_ports: frozenset[int] | set[int] | None = None) -> None:
+    def __init__(self, server_ports: frozenset[int] | set[int] | None = None, first_id: int = 1, id_step: int = 1) -> None:
+        self._first_id, self._id_step = first_id, id_step  # ids c1, c2, ... (or c{first}, c{first+step}, ... for a worker)
         self._server_ports = frozenset(server_ports or ())
         # both directions' keys -> (conn, this direction, the other direction, from_client)
         self._conns: dict[Key, tuple[_Conn, _Dir, _Dir, bool]] = {}
@@ -361,7 +362,7 @@ class TcpReassembler:
     # ---------------------------------------------------------- connection ends
     def _new_id(self) -> str:
         self.connections += 1
-        return f"c{self.connections}"
+        return f"c{self._first_id + (self.connections - 1) * self._id_step}"
 
     def _emit_open(self, conn: _Conn, ev: list[TcpEvent]) -> None:
         conn.opened = True
