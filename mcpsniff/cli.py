@@ -89,8 +89,9 @@ def main() -> None:
 def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespaces: tuple[str, ...], ports: tuple[int, ...], html_path: Path | None, full: bool, progress: bool | None) -> None:
     """Tell, per namespace, whether its MCP session re-bound after a server restart.
 
-    FILES are pcap/pcapng captures (tcpdump, Wireshark, `mcpsniff capture`) or
-    records files (.jsonl) written by the mitmproxy addon.
+    FILES are pcap/pcapng captures (tcpdump, Wireshark, `mcpsniff capture`),
+    records files (.jsonl) written by the mitmproxy addon, mitmproxy flow files
+    (`mitmdump -w`) or HAR files; the format is detected from the content.
 
     \b
     Examples:
