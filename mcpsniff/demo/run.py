@@ -37,6 +37,10 @@ READY_TIMEOUT = 30.0  # s for a server process to say "ready"
 STOP_TIMEOUT = 5.0  # s after SIGTERM before SIGKILL
 
 
+EXTRA_SETTLE = 30.0  # most extra recording time while healthy clients are still in backoff
+REBIND_GRACE = 2.0  # recording after the last healthy client rebound, so its calls are captured too
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -250,6 +254,24 @@ def connected(events: list[dict[str, Any]]) -> set[str]:
     return {ev["ns"] for ev in events if ev.get("event") == "tools_listed"}
 
 
+def wait_for_healthy_clients(scenario: Scenario, clients_log: Path, server_ready_at: float, say: Progress) -> None:
+    """On a slow machine a healthy client's backoff (1, 2, 4, 8, 16 s) can outlast the settle
+    time: keep recording (bounded) until every client meant to rebind has, plus a short grace,
+    so the capture holds the rebind the client itself saw."""
+    deadline = time.monotonic() + EXTRA_SETTLE
+
+    def missing() -> list[str]:
+        truth = client_truth(read_events(clients_log), server_ready_at)
+        return [ns for ns in NAMESPACES if scenario.expected(ns) == "rebound" and truth[ns] != "rebound"]
+
+    if not missing():
+        return
+    say(f"still waiting for {', '.join(missing())} to rebind (up to {EXTRA_SETTLE:.0f} s more)")
+    while missing() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(REBIND_GRACE)
+
+
 @dataclass
 class DemoRun:
     """What a demo run produced (files are in ``output``)."""
@@ -325,6 +347,7 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
             return f"{sum(v == 'rebound' for v in truth.values())}/4 clients rebound" + (f"; {cap.stats.line()}" if cap else "")
 
         say.wait("waiting for reconnects", opts.settle_seconds or scenario.settle, rebound)
+        wait_for_healthy_clients(scenario, clients_log, restart["server_ready_at"], say)
     finally:
         with INTERRUPTS.critical():  # a second Ctrl-C must not cut the clean-up short
             if cap is not None:
