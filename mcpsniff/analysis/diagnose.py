@@ -45,6 +45,7 @@ class Context:
     old_sids: set[str]  # session ids minted before the trouble
     after: list[Exchange]  # the namespace's exchanges from the trouble on (until the next restart)
     horizon: float  # when the next restart began (inf: none)
+    patience: float  # thresholds.give_up_after: how long a silent client may still be retrying
 
     @property
     def t_back(self) -> float | None:
@@ -52,6 +53,10 @@ class Context:
 
     def new_generations(self) -> list[Generation]:
         return [g for g in self.ns.generations if g.t_start >= self.trouble_t and g.session_id not in self.old_sids]
+
+    def in_flight(self, ex: Exchange) -> bool:
+        """Still waiting for its answer when the capture ended, and not for long: no failure yet."""
+        return ex.outcome == R.OPEN_AT_END and self.t_end - ex.t < self.patience
 
     def gen_exchanges(self, gen: Generation) -> list[Exchange]:
         return [ex for ex in self.ns.exchanges if ex.generation == gen.index and ex.t < self.horizon]
@@ -274,7 +279,7 @@ def _rebind(ctx: Context) -> Generation | None:
         if gen.tools_list_xid is None or gen.initialized_xid is None:
             continue
         calls = [ex for ex in ctx.gen_exchanges(gen) if ex.method == "POST" and not SETUP_METHODS.intersection(ex.rpc_methods)]
-        last_failure = max((ex.t for ex in calls if failed(ex)), default=None)
+        last_failure = max((ex.t for ex in calls if failed(ex) and not ctx.in_flight(ex)), default=None)
         if last_failure is None or any(ex.t > last_failure and not failed(ex) for ex in calls):
             return gen
     return None
@@ -301,7 +306,7 @@ def diagnose(ns: NamespaceLifecycle, windows: list[RestartWindow], builder: Life
         trouble_t = failures[0].t
     old_sids = {g.session_id for g in ns.generations if g.t_start < trouble_t and g.session_id}
     after = [ex for ex in ns.exchanges if trouble_t <= ex.t < horizon]
-    ctx = Context(ns, window, trouble_t, t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon)
+    ctx = Context(ns, window, trouble_t, t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon, config.thresholds.give_up_after)
     if window is not None and not old_sids and not [ex for ex in ns.exchanges if ex.t < trouble_t]:
         return Diagnosis(verdict=NOT_AFFECTED, evidence=["the namespace first appears after the restart"])
     diag = Diagnosis(verdict=UNKNOWN)

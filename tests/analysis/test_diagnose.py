@@ -151,3 +151,20 @@ def test_stateless_server_keeps_the_old_session() -> None:
 def test_schedule_matching(times: list[float], expected: str | None) -> None:
     name = match_schedule(attempt_gaps(times))
     assert (name is None) if expected is None else (name is not None and expected in name)
+
+
+def test_a_call_still_in_flight_when_the_capture_ends_does_not_undo_a_rebind() -> None:
+    s = Script()
+    healthy_pair(s)
+    s.exchange(20.0, "ok", "tools/call", 200, sid="new-ok")
+    s.exchange(20.5, "ok", "tools/call", None, sid="new-ok", outcome=R.OPEN_AT_END)  # capture stopped mid-call
+    assert s.analyze()["ok"].verdict == "rebound"
+
+
+def test_a_call_that_never_gets_its_answer_after_the_rebind_is_hung() -> None:
+    s = Script()
+    healthy_pair(s)
+    s.exchange(17.0, "ok", "tools/call", None, sid="new-ok", outcome=R.OPEN_AT_END)
+    s.exchange(60.0, "other", "tools/call", 200)  # the capture goes on for 43 s more
+    d = s.analyze()["ok"]
+    assert (d.verdict, d.signature) == ("stalled", "hung-request")
