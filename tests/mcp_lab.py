@@ -37,7 +37,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.types import LoggingMessageNotificationParams, TextContent
 from starlette.applications import Starlette
-from starlette.routing import Mount
+
+from mcpsniff.demo.server import mount_servers
 
 HOST = "127.0.0.1"
 HOLD_TIMEOUT = 20.0  # s a ``hold`` tool waits for the gate before giving up
@@ -67,17 +68,7 @@ def wait_port(port: int, host: str = HOST, timeout: float = 10.0, open_: bool = 
 
 def build_app(namespaces: Iterable[str], gate: threading.Event, host: str = HOST) -> Starlette:
     """One Starlette app with a stateful FastMCP server mounted per namespace."""
-    servers = [_namespace_server(ns, gate, host) for ns in namespaces]
-    mounts = [Mount(f"/{srv.name}", app=srv.streamable_http_app()) for srv in servers]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            for srv in servers:
-                await stack.enter_async_context(srv.session_manager.run())
-            yield
-
-    return Starlette(routes=mounts, lifespan=lifespan)
+    return mount_servers({ns: _namespace_server(ns, gate, host) for ns in namespaces})
 
 
 def _namespace_server(ns: str, gate: threading.Event, host: str) -> FastMCP:

@@ -74,13 +74,17 @@ def build_app(namespaces: tuple[str, ...] = NAMESPACES, boot: str = "") -> Starl
     Starlette does not run the lifespans of mounted apps, so the parent's lifespan
     runs every namespace's session manager.
     """
-    servers = [namespace_server(ns, boot) for ns in namespaces]
-    mounts = [Mount(f"/{ns}", app=srv.streamable_http_app()) for ns, srv in zip(namespaces, servers)]
+    return mount_servers({ns: namespace_server(ns, boot) for ns in namespaces})
+
+
+def mount_servers(servers: dict[str, FastMCP]) -> Starlette:
+    """FastMCP servers mounted at ``/<ns>`` on one app whose lifespan runs their session managers."""
+    mounts = [Mount(f"/{ns}", app=srv.streamable_http_app()) for ns, srv in servers.items()]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            for srv in servers:
+            for srv in servers.values():
                 await stack.enter_async_context(srv.session_manager.run())
             yield
 
