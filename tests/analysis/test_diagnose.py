@@ -168,3 +168,16 @@ def test_a_call_that_never_gets_its_answer_after_the_rebind_is_hung() -> None:
     s.exchange(60.0, "other", "tools/call", 200)  # the capture goes on for 43 s more
     d = s.analyze()["ok"]
     assert (d.verdict, d.signature) == ("stalled", "hung-request")
+
+
+def test_session_id_adopted_from_an_error_response_is_a_phantom_session() -> None:
+    s = Script()
+    healthy_pair(s)
+    s.setup(0.5, "ph", "old-ph")
+    s.refused(10.1, "ph", "tools/call", sid="old-ph")
+    s.exchange(16.5, "ph", "tools/call", 404, sid="old-ph", new_sid="minted-on-404", body='{"jsonrpc":"2.0","id":"server-error","error":{"code":-32600,"message":"Session not found"}}')
+    s.exchange(17.5, "ph", "tools/call", 404, sid="minted-on-404", body='{"jsonrpc":"2.0","id":"server-error","error":{"code":-32600,"message":"Session not found"}}')
+    s.exchange(60.0, "ok", "tools/call", 200, sid="new-ok")
+    d = s.analyze()["ph"]
+    assert (d.verdict, d.signature) == ("stalled", "phantom-session")
+    assert d.stall_point is not None and d.stall_point.t == 16.5 and d.stall_point.result.startswith("404")
