@@ -59,7 +59,6 @@ class LifecycleBuilder:
     """Consumes records one by one; ``finish()`` returns namespaces, restarts and connections."""
 
     def __init__(self, config: Config, compact: bool = False) -> None:
-        self.config = config
         self.compact = compact
         self.resolver = NamespaceResolver(config)
         self.namespaces: dict[str, NamespaceLifecycle] = {}
@@ -68,7 +67,6 @@ class LifecycleBuilder:
         self.warnings: list[str] = []
         self.t0: float | None = None
         self.t_last: float = 0.0
-        self.sources: list[str] = []
         self.skipped_requests = 0
         self.invalid_jsonrpc = 0
         self.restarts = RestartTracker()
@@ -100,8 +98,6 @@ class LifecycleBuilder:
             self._conn(rec)  # type: ignore[arg-type]
         elif kind == "warning":
             self.warnings.append(rec.message)  # type: ignore[union-attr]
-        elif kind == "meta":
-            self.sources.append(f"{rec.source}:{rec.origin}")  # type: ignore[union-attr]
 
     def _conn(self, rec: R.ConnEvent) -> None:
         conn = self.conns[rec.conn]
