@@ -168,6 +168,12 @@ def header(headers: Headers, name: str) -> str | None:
     return None
 
 
+def time_key(record: Record) -> float:
+    """Sort key for records by time; untimed ones (file-level warnings) last."""
+    t = getattr(record, "t", None)
+    return float("inf") if t is None else t
+
+
 def to_dict(record: Record) -> dict[str, Any]:
     data = asdict(record)
     if "headers" in data:

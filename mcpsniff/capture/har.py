@@ -26,11 +26,6 @@ from ..wire.sse import SseDecoder
 MAX_BODY = 65536  # characters of each body kept (the config's default)
 
 
-def _time_key(rec: R.Record) -> float:
-    t = getattr(rec, "t", None)
-    return float("inf") if t is None else t  # untimed warnings last
-
-
 def read_har(path: Path) -> Iterator[R.Record]:
     """Records of a HAR file; BadInputError if it is not HAR at all."""
     try:
@@ -51,7 +46,7 @@ def read_har(path: Path) -> Iterator[R.Record]:
             out.extend(list(_entry_records(entry, ids, conns)))  # all of an entry or none of it
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             out.append(R.CaptureWarning(t=None, message=f"{Path(path).name}: entry {n} skipped (malformed: {exc!r})"))
-    out.sort(key=_time_key)  # stable: an entry's records keep their order
+    out.sort(key=R.time_key)  # stable: an entry's records keep their order
     yield from out
 
 

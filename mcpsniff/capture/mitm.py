@@ -315,11 +315,6 @@ def _body(message: http.Message, cap: int) -> tuple[str, int, bool]:
 # stream without events.
 
 
-def _time_key(rec: R.Record) -> float:
-    t = getattr(rec, "t", None)
-    return float("inf") if t is None else t  # untimed warnings last
-
-
 def read_flows(path: Path) -> Iterator[R.Record]:
     """Records of a mitmproxy flow file; BadInputError if it cannot be read at all."""
     out: list[R.Record] = []
@@ -329,7 +324,7 @@ def read_flows(path: Path) -> Iterator[R.Record]:
     except OSError as exc:
         raise BadInputError(f"{path}: {exc.strerror or exc}") from None
     yield R.Meta(source="mitm-flows", origin=Path(path).name)
-    out.sort(key=_time_key)  # stable: a flow's records keep their order
+    out.sort(key=R.time_key)  # stable: a flow's records keep their order
     yield from out
 
 
