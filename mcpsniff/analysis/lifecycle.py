@@ -72,6 +72,7 @@ class LifecycleBuilder:
         self.restarts = RestartTracker()
         self.last_refusal: float | None = None
         self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
+        self._routine: set[str] = set()  # xids of ended routine exchanges (compact mode), which later ones may merge into
 
     # -- feeding --------------------------------------------------------------
     def feed_all(self, records: Iterable[R.Record]) -> None:
@@ -231,16 +232,22 @@ class LifecycleBuilder:
             self._merge_routine(ex)
 
     def _merge_routine(self, ex: Exchange) -> None:
-        """Fold a routine successful call into the identical one just before it (compact mode)."""
-        exchanges = self.namespaces[ex.namespace].exchanges
-        if len(exchanges) < 2 or exchanges[-1] is not ex or not _routine(ex):
+        """Fold a routine successful call into the identical one just before it (compact mode).
+
+        Whether an exchange is routine is decided once, at its end (it cannot change
+        after that), and remembered in ``_routine`` for the exchanges that stay.
+        """
+        if not _routine(ex):
             return
-        prev = exchanges[-2]
-        quiet = self.last_refusal is None or self.last_refusal < (prev.t_response or prev.t)  # never merge across a downtime
-        if quiet and _routine(prev) and prev.rpc_methods == ex.rpc_methods and prev.session_id == ex.session_id and prev.xid not in self.open:
-            prev.count += ex.count
-            prev.t_response, prev.t_end = ex.t_response, ex.t_end
-            exchanges.pop()
+        exchanges = self.namespaces[ex.namespace].exchanges
+        prev = exchanges[-2] if len(exchanges) > 1 and exchanges[-1] is ex else None
+        if prev is not None and prev.xid in self._routine and prev.rpc_methods == ex.rpc_methods and prev.session_id == ex.session_id:
+            if self.last_refusal is None or self.last_refusal < (prev.t_response or prev.t):  # never merge across a downtime
+                prev.count += ex.count
+                prev.t_response, prev.t_end = ex.t_response, ex.t_end
+                exchanges.pop()
+                return
+        self._routine.add(ex.xid)
 
     # -- results --------------------------------------------------------------
     def finish(self) -> None:
@@ -272,9 +279,12 @@ def answered(ex: Exchange) -> bool:
         return False
     if ex.method != "POST" or not ex.rpc_ids or ex.status >= 300:
         return True
-    if not ex.stream:
+    if not ex.stream or ex.error or ex.tool_count is not None:
         return True
-    return any(t.rpc in ("response", "error") for t in ex.events) or bool(ex.error) or ex.tool_count is not None
+    for tick in ex.events:  # a loop, not any(): this runs for every exchange of a huge capture
+        if tick.rpc == "response" or tick.rpc == "error":
+            return True
+    return False
 
 
 def build_generations(exchanges: list[Exchange]) -> list[Generation]:

@@ -1,14 +1,12 @@
 """Offline captures on several cores: the TCP and HTTP layers split by connection.
 
 ``read_capture_parallel`` gives the records ``capture.pcap.read_capture`` gives, with
-the work spread over ``workers`` forked processes.  Every worker reads the whole file
-and decodes every frame (cheap), but reassembles and parses only the connections it
-owns: a multiplicative hash of ``sport + dport + last byte of each address``,
-symmetric so both directions land in one worker, the same in every process (no
-salted ``hash()``), and mixed so that ports handed out in sequence (a namespace's
-POST and GET connections) do not all land in one worker.
+the work spread over ``workers`` forked processes.  Every worker reads the whole file,
+but decodes, reassembles and parses only the connections it owns (``wire.packet.owner``:
+both directions land in one worker, the same in every process); the others' frames
+are dropped from their raw bytes (``PacketDecoder.decode_pcap``).
 Workers send their records back in pickled batches; the parent merges the streams by
-time (each one is already in time order) and yields them.
+time (each one is already in time order, see ``_merge``) and yields them.
 
 Connection ids are numbered so they cannot collide: worker ``k`` of ``W`` hands out
 ``c{k+1}``, ``c{k+1+W}``, ``c{k+1+2W}``, ... (exchange ids follow: ``c3.2``).  So ids
@@ -25,8 +23,8 @@ Linux), everything runs in the calling process.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-import heapq
 import multiprocessing
 import operator
 import os
@@ -42,20 +40,17 @@ from typing import Any, Protocol
 
 from ..errors import MCPSniffError
 from ..records import CaptureWarning, Meta, Record
-from ..wire.pipeline import PipelineStats, records_from_frames
+from ..wire.pipeline import PipelineStats, SegmentSource, records_from_frames
 
 BATCH = 2000  # records per message from a worker (about 150 kB pickled)
 PIPE_BYTES = 1 << 20
 ProgressFn = Callable[[int, int], None]
 
 
-class FrameSource(Protocol):
+class FrameSource(SegmentSource, Protocol):
     """What ``open_frames`` returns: ``capture.pcap.FrameReader``'s shape."""
 
     problem: str
-    last_t: float | None
-
-    def __iter__(self) -> Iterator[tuple[float, int, int, bytes]]: ...
     def __enter__(self) -> FrameSource: ...
     def __exit__(self, *exc: object) -> None: ...
     def close(self) -> None: ...
@@ -109,8 +104,8 @@ def read_capture_parallel(
         yield Meta(source="pcap", origin=path.name)
         ends: list[dict[str, Any]] = []
         report = (lambda: progress(done.value, total)) if progress else None
-        streams = [_stream(pipes[k][0], procs[k], ends, report) for k in range(workers)]
-        yield from heapq.merge(*streams, key=_time)
+        streams = [_batches(pipes[k][0], procs[k], ends, report) for k in range(workers)]
+        yield from _merge(streams)
         if stats is not None:
             _sum_stats(stats, ends)
     finally:
@@ -142,8 +137,8 @@ def _time(record: Record) -> float:
     return float("-inf") if t is None else t
 
 
-def _stream(conn: Connection, proc: Any, ends: list[dict[str, Any]], report: Callable[[], None] | None) -> Iterator[Record]:
-    """One worker's records; its final message (stats) goes to ``ends``."""
+def _batches(conn: Connection, proc: Any, ends: list[dict[str, Any]], report: Callable[[], None] | None) -> Iterator[list[Record]]:
+    """One worker's records, a batch at a time; its final message (stats) goes to ``ends``."""
     while True:
         try:
             kind, payload = pickle.loads(conn.recv_bytes())
@@ -153,7 +148,7 @@ def _stream(conn: Connection, proc: Any, ends: list[dict[str, Any]], report: Cal
         if report is not None:
             report()
         if kind == "records":
-            yield from [_BUILD[code](values) for code, values in payload]
+            yield [_BUILD[code](values) for code, values in payload]
         elif kind == "end":
             ends.append(payload)
             return
@@ -161,6 +156,43 @@ def _stream(conn: Connection, proc: Any, ends: list[dict[str, Any]], report: Cal
             raise payload
         else:
             raise RuntimeError(f"capture worker {proc.name} failed:\n{payload}")
+
+
+def _merge(streams: list[Iterator[list[Record]]]) -> Iterator[Record]:
+    """Merge the workers' streams of time-ordered batches into one time-ordered stream.
+
+    A batch at a time rather than a record at a time (``heapq.merge``): everything
+    older than the newest record every live stream has delivered is cut out with
+    ``bisect`` and sorted (C code, and a merge of sorted runs for the sort), which
+    costs the parent a fifth of a per-record merge.  Equal times keep worker order.
+    """
+    waiting: list[list[Record]] = [[] for _ in streams]
+    live = set(range(len(streams)))
+
+    def refill(i: int) -> None:
+        for batch in streams[i]:
+            if batch:
+                waiting[i].extend(batch)
+                return
+        live.discard(i)
+
+    for i in range(len(streams)):
+        refill(i)
+    while live:
+        limit = min(_time(waiting[i][-1]) for i in live)
+        ready: list[Record] = []
+        for records in waiting:
+            cut = bisect.bisect_left(records, limit, key=_time)
+            ready += records[:cut]
+            del records[:cut]
+        ready.sort(key=_time)
+        yield from ready
+        for i in list(live):
+            if not waiting[i] or _time(waiting[i][-1]) == limit:  # only records at ``limit`` left: more may follow
+                refill(i)
+    rest = [record for records in waiting for record in records]
+    rest.sort(key=_time)
+    yield from rest
 
 
 def _builder(cls: type) -> Callable[[tuple[Any, ...]], Record]:

@@ -18,9 +18,11 @@ import struct
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from ..errors import BadInputError
 from ..records import CaptureWarning, Meta, Record
+from ..wire.packet import PacketDecoder, Segment
 from ..wire.pipeline import Frame, PipelineStats, records_from_frames
 
 CHUNK = 1 << 20
@@ -67,6 +69,7 @@ class FrameReader:
         self._progress = progress
         self.problem = ""
         self.last_t: float | None = None
+        self.count = 0  # frames read so far (set when the iteration ends)
         try:
             self._f = path.open("rb")
         except OSError as exc:
@@ -95,7 +98,8 @@ class FrameReader:
             if major != 2:
                 raise BadInputError(f"{name}: corrupt pcap file header (version {major})")
             self._done = 24
-            return self._pcap(head[24:], endian, unit, hlen, linktype & 0xFFFF)
+            self._pcap_args = (head[24:], endian, unit, hlen, linktype & 0xFFFF)
+            return self._pcap(*self._pcap_args)
         if magic == _SHB:
             if len(head) < 28 or head[8:12] not in _BYTE_ORDER:
                 raise BadInputError(f"{name}: corrupt pcapng section header")
@@ -107,6 +111,18 @@ class FrameReader:
 
     def __iter__(self) -> Iterator[Frame]:
         return self._iter
+
+    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
+        """(t, frame number, segment) of the frames ``decoder`` keeps, instead of iterating.
+
+        For classic pcap the decoder runs inside the reading loop: the frames it drops
+        (another worker's, pure ACKs: most of a big capture) cost no generator step,
+        tuple or time computation.
+        """
+        if hasattr(self, "_pcap_args"):
+            self._iter.close()
+            return self._pcap(*self._pcap_args, decoder=decoder)
+        return ((t, n, seg) for t, n, linktype, frame in self._iter if (seg := decoder.decode(linktype, frame)) is not None)
 
     def close(self) -> None:
         self._f.close()
@@ -141,35 +157,39 @@ class FrameReader:
             self._progress(self._total, self._total)
 
     # ------------------------------------------------------------------ pcap
-    def _pcap(self, buf: bytes, endian: str, unit: float, hlen: int, linktype: int) -> Iterator[Frame]:
-        unpack = struct.Struct(endian + "IIII").unpack_from
+    def _pcap(self, buf: bytes, endian: str, unit: float, hlen: int, linktype: int, decoder: PacketDecoder | None = None) -> Iterator[Any]:
+        """Frames, or with ``decoder`` (t, n, segment) of the frames it keeps (see ``segments``).
+
+        Whole records are taken from each chunk in one call (``PacketDecoder.decode_pcap``,
+        or ``_frames`` without a decoder); what is left is a record cut by the chunk's
+        end, which the next read completes.
+        """
+        header = struct.Struct(endian + "IIII").unpack_from
+        walk = decoder.decode_pcap if decoder is not None else _frames
+        out: list[Any] = []
         pos = n = 0
-        size = len(buf)
         t = None
-        while True:
-            if pos + hlen > size:
-                buf = self._more(buf, pos, hlen)
-                pos, size = 0, len(buf)
-                if size < hlen:
-                    if size:
-                        self._stop("capture ends inside a packet header", n, self._done)
+        try:
+            while True:
+                pos, n, last = walk(buf, pos, n, endian, hlen, unit, linktype, out)
+                if last >= 0:
+                    sec, frac = header(buf, last)[:2]
+                    t = sec + frac * unit
+                yield from out
+                out.clear()
+                need = hlen if pos + hlen > len(buf) else hlen + header(buf, pos)[2]  # the rest of a header, or of a record
+                if need > MAX_FRAME:
+                    self._stop(f"corrupt packet header (captured length {need - hlen})", n, self._done + pos)
                     break
-            sec, frac, caplen, _orig = unpack(buf, pos)
-            start = pos + hlen
-            pos = start + caplen
-            if pos > size:
-                if caplen > MAX_FRAME:
-                    self._stop(f"corrupt packet header (captured length {caplen})", n, self._done + start - hlen)
+                buf = self._more(buf, pos, need)
+                pos = 0
+                if len(buf) < need:
+                    if buf:
+                        self._stop("capture ends inside a packet header" if len(buf) < hlen else "capture ends inside a packet", n, self._done)
                     break
-                buf = self._more(buf, start - hlen, hlen + caplen)
-                start, pos, size = hlen, hlen + caplen, len(buf)
-                if pos > size:
-                    self._stop("capture ends inside a packet", n, self._done)
-                    break
-            n += 1
-            t = sec + frac * unit
-            yield t, n, linktype, buf[start:pos]
-        self._end(t)
+        finally:
+            self.count = n
+            self._end(t)
 
     # ---------------------------------------------------------------- pcapng
     def _pcapng(self, buf: bytes) -> Iterator[Frame]:
@@ -212,6 +232,7 @@ class FrameReader:
                 ticks = (hi << 32) | lo
                 t = ticks // per_sec + (ticks % per_sec) * unit + offset  # as pcap's sec + frac * unit
                 n += 1
+                self.count = n
                 yield t, n, linktype, buf[data : data + caplen]
             elif code == 3:  # simple packet block: interface 0, no timestamp of its own
                 if not ifaces:
@@ -219,11 +240,27 @@ class FrameReader:
                     break
                 (orig,) = struct.unpack_from(endian + "I", buf, pos + 8)
                 n += 1
+                self.count = n
                 yield t or 0.0, n, ifaces[0][0], buf[pos + 12 : pos + 12 + min(orig, blen - 16)]
             elif code == 1:  # interface description
                 ifaces.append(_interface(buf[pos + 8 : pos + blen - 4], endian))
             pos += blen  # every other block (statistics, name resolution, custom, ...) is skipped
         self._end(t)
+
+
+def _frames(buf: bytes, pos: int, n: int, endian: str, hlen: int, unit: float, linktype: int, out: list[Frame]) -> tuple[int, int, int]:
+    """``PacketDecoder.decode_pcap`` without decoding: every whole record of ``buf`` from ``pos`` as a frame."""
+    header = struct.Struct(endian + "IIII").unpack_from
+    size, last = len(buf), -1
+    while pos + hlen <= size:
+        sec, frac, caplen, _ = header(buf, pos)
+        end = pos + hlen + caplen
+        if end > size:
+            break
+        n += 1
+        out.append((sec + frac * unit, n, linktype, buf[pos + hlen : end]))
+        last, pos = pos, end
+    return pos, n, last
 
 
 def _interface(body: bytes, endian: str) -> tuple[int, int, float, float]:

@@ -10,8 +10,10 @@ once per connection.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
+from collections.abc import Callable, Sized
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
@@ -37,20 +39,62 @@ def endpoint(addr: bytes, port: int) -> str:
     return f"[{ipaddress.IPv6Address(addr).compressed}]:{port}"
 
 
+def owner(sport: int, dport: int, a: int, b: int, workers: int) -> int:
+    """Which of ``workers`` handles a connection, from its ports and the last byte of each address.
+
+    Symmetric in the two ends (both directions land in one worker), stable across
+    processes (no salted ``hash()``), cheap to compute from a frame's raw bytes
+    (``decode_pcap``: a sum of bytes, the same in either byte order, looked up in a
+    table), and mixed so that ports handed out in sequence (a namespace's POST and GET
+    connections) do not all land in one worker.
+    """
+    return _owners(workers)[(sport >> 8) + (sport & 255) + (dport >> 8) + (dport & 255) + a + b]
+
+
+@functools.cache
+def _owners(workers: int) -> tuple[int, ...]:
+    """``owner`` by sum of the six bytes (at most 6 * 255)."""
+    return tuple((x * 2654435761 >> 20) % workers for x in range(6 * 255 + 1))
+
+
+@functools.cache
+def _pcap_structs(endian: str) -> tuple[Callable[[bytes, int], tuple[int, ...]], Callable[[bytes, int], tuple[int, ...]]]:
+    """Unpackers of a pcap record header, and of the header plus the bytes ``decode_pcap`` filters on:
+    ethertype, IP version/length, total length, fragment, protocol, last address bytes,
+    port bytes, TCP data offset and flags (single bytes: the same in either byte order)."""
+    return struct.Struct(endian + "IIII").unpack_from, struct.Struct(endian + "IIII12xBBBxBB2xBBxB5xB3xBBBBB8xBB").unpack_from
+
+
 class PacketDecoder:
     """Decodes frames of any supported link type; counts what it had to skip.
 
-    ``decode()`` returns None for anything that is not a readable TCP segment.
-    The counters say why, so the pipeline can report it.
+    ``decode()`` returns None for anything that is not a readable TCP segment, or
+    that a filter drops.  The counters say why, so the pipeline can report it.
+    The filters are applied before a segment is built, because on a big capture most
+    frames are dropped by one of them:
+
+    - ``ports``: only segments to or from one of these ports;
+    - ``share=(k, workers)``: only the connections worker ``k`` owns (``owner``);
+    - ``acks_wanted``: a container the consumer keeps non-empty while it needs pure
+      ACKs (the TCP layer's connections with a hole waiting); while it is empty,
+      segments with no payload and no SYN/FIN/RST (half the packets of a capture) are
+      dropped and counted in ``pure_acks``.
     """
 
-    __slots__ = ("fragments", "malformed", "non_tcp", "unsupported_links")
+    __slots__ = ("fragments", "malformed", "non_tcp", "unsupported_links", "other_ports", "foreign", "pure_acks", "_ports", "_k", "_workers", "_acks_wanted", "_filtering")
 
-    def __init__(self) -> None:
+    def __init__(self, ports: frozenset[int] | None = None, share: tuple[int, int] | None = None, acks_wanted: Sized | None = None) -> None:
         self.fragments = 0  # non-first IP fragments (no TCP header in them)
         self.malformed = 0  # frames too short or with impossible header lengths
         self.non_tcp = 0  # ARP, UDP, ICMP, ...
         self.unsupported_links: dict[int, int] = {}  # link type -> frames
+        self.other_ports = 0  # dropped by ``ports``
+        self.foreign = 0  # another worker's connections
+        self.pure_acks = 0  # dropped while ``acks_wanted`` was empty
+        self._ports = ports
+        self._k, self._workers = share if share is not None else (0, 1)
+        self._acks_wanted = acks_wanted
+        self._filtering = ports is not None or self._workers > 1 or acks_wanted is not None
 
     def decode(self, linktype: int, frame: bytes) -> Segment | None:
         try:
@@ -60,11 +104,74 @@ class PacketDecoder:
                 doff = (offflags >> 12) * 4
                 if doff >= 20:
                     total = (frame[16] << 8) | frame[17]
-                    return (frame[26:30], frame[30:34], sport, dport, seq, ack, offflags & 0xFF, frame[34 + doff : 14 + total if total else len(frame)])
+                    end = 14 + total if total else len(frame)  # total 0: TSO/GSO packets captured before segmentation
+                    if self._filtering and not self._wanted(sport, dport, frame[29], frame[33], end - 34 - doff, offflags):
+                        return None
+                    return (frame[26:30], frame[30:34], sport, dport, seq, ack, offflags & 0xFF, frame[34 + doff : end])
             return self._decode(linktype, frame)
         except (IndexError, struct.error):
             self.malformed += 1
             return None
+
+    def _wanted(self, sport: int, dport: int, a: int, b: int, size: int, flags: int) -> bool:
+        """Do the filters keep this segment?  (``a``/``b``: last byte of each address.)"""
+        ports = self._ports
+        if ports is not None and sport not in ports and dport not in ports:
+            self.other_ports += 1
+            return False
+        workers = self._workers
+        if workers > 1 and owner(sport, dport, a, b, workers) != self._k:
+            self.foreign += 1
+            return False
+        if size <= 0 and not flags & 7 and self._acks_wanted is not None and not self._acks_wanted:
+            self.pure_acks += 1
+            return False
+        return True
+
+    def decode_pcap(self, buf: bytes, pos: int, n: int, endian: str, hlen: int, unit: float, linktype: int, out: list[tuple[float, int, Segment]]) -> tuple[int, int, int]:
+        """Decode the classic-pcap records that lie wholly in ``buf`` from ``pos`` on.
+
+        Appends (t, frame number, segment) of the kept frames to ``out``.  Returns the
+        position after the last whole record, the frame count so far (``n`` before)
+        and the position of the last whole record's header (-1: none).
+        Reading and filtering share one loop because they run per frame and most
+        frames of a big capture are dropped (another worker's, pure ACKs): one
+        ``struct`` call reads a record's header together with the bytes the filters
+        look at, so such frames are dropped before any decoding.
+        """
+        decode, keep = self.decode, out.append
+        header, quick_fields = _pcap_structs(endian)
+        size, last, foreign, acks_skipped = len(buf), -1, 0, 0
+        k, workers, acks = self._k, self._workers, self._acks_wanted
+        owners = _owners(workers)
+        quick = linktype == 1 and hlen == 16 and self._ports is None and (workers > 1 or acks is not None)
+        while pos + hlen <= size:
+            if quick and pos + 64 <= size:
+                sec, frac, caplen, _, e1, e2, vi, t1, t2, f1, f2, proto, a, b, p1, p2, p3, p4, off, fl = quick_fields(buf, pos)
+                # Ethernet, IPv4 without options, TCP, data offset >= 5, not a fragment: decode()'s fast path
+                plain = caplen >= 54 and e1 == 8 and e2 == 0 and vi == 0x45 and proto == 6 and off >= 0x50 and not (f1 & 0x1F or f2)
+            else:
+                sec, frac, caplen, _ = header(buf, pos)
+                plain = False
+            end = pos + hlen + caplen
+            if end > size:
+                break
+            start = pos + hlen
+            last, pos = pos, end
+            n += 1
+            if plain:
+                if workers > 1 and owners[p1 + p2 + p3 + p4 + a + b] != k:  # owner()
+                    foreign += 1
+                    continue
+                if acks is not None and not acks and not fl & 7 and 0 < (t1 << 8 | t2) <= 20 + (off >> 4) * 4:
+                    acks_skipped += 1  # a pure ACK, as in _wanted()
+                    continue
+            seg = decode(linktype, buf[start:end])
+            if seg is not None:
+                keep((sec + frac * unit, n, seg))
+        self.foreign += foreign
+        self.pure_acks += acks_skipped
+        return pos, n, last
 
     def _decode(self, linktype: int, frame: bytes) -> Segment | None:
         if linktype == 1:  # Ethernet, possibly with 802.1Q/802.1ad tags
@@ -144,5 +251,7 @@ class PacketDecoder:
         doff = (offflags >> 12) * 4
         if doff < 20:
             self.malformed += 1
+            return None
+        if self._filtering and not self._wanted(sport, dport, src[-1], dst[-1], end - off - doff, offflags):
             return None
         return (src, dst, sport, dport, seq, ack, offflags & 0xFF, frame[off + doff : end])

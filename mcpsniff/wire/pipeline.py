@@ -9,12 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from ..records import CaptureWarning, Record
-from .packet import LINK_NAMES, PacketDecoder
+from .packet import LINK_NAMES, PacketDecoder, Segment
 from .tcp import TcpReassembler
 
 Frame = tuple[float, int, int, bytes]  # (timestamp, 1-based frame number, link type, frame bytes)
+
+
+@runtime_checkable
+class SegmentSource(Protocol):
+    """A frame reader that runs the decoder in its own loop (see ``capture.pcap.FrameReader.segments``).
+
+    ``count`` and ``last_t``: frames read and the time of the last one, once the
+    segments have been consumed.
+    """
+
+    count: int
+    last_t: float | None
+
+    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]: ...
 
 
 @dataclass
@@ -36,55 +51,66 @@ class PipelineStats:
     last_t: float | None = None  # timestamp of the last frame
 
 
-def owner(sport: int, dport: int, src: bytes, dst: bytes, workers: int) -> int:
-    """Which of ``workers`` handles a connection: symmetric in the two ends, stable across processes."""
-    return ((sport + dport + src[-1] + dst[-1]) * 2654435761 >> 20) % workers
+class _Frames:
+    """Plain frames, decoded one by one; knows what a reader with ``segments`` knows."""
+
+    def __init__(self, frames: Iterable[Frame]) -> None:
+        self._frames = frames
+        self.count = 0
+        self.last_t: float | None = None
+
+    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
+        decode = decoder.decode
+        for t, frame, linktype, data in self._frames:
+            self.count, self.last_t = frame, t
+            seg = decode(linktype, data)
+            if seg is not None:
+                yield t, frame, seg
 
 
-def records_from_frames(frames: Iterable[Frame], ports: Collection[int] | None = None, stats: PipelineStats | None = None, share: tuple[int, int] | None = None) -> Iterator[Record]:
+def records_from_frames(frames: Iterable[Frame] | SegmentSource, ports: Collection[int] | None = None, stats: PipelineStats | None = None, share: tuple[int, int] | None = None) -> Iterator[Record]:
     """Decode, reassemble and assemble HTTP exchanges; yield records in capture order.
 
+    ``frames``: (t, 1-based frame number, link type, bytes) tuples, or a reader that
+    decodes in its own loop (``SegmentSource``, e.g. ``capture.pcap.FrameReader``).
     ``ports``: keep only TCP traffic to or from one of these ports (and use them to
     tell the server side of connections picked up mid-stream).
-    ``share=(k, workers)``: only the connections worker ``k`` owns (see ``owner``), with
-    connection ids that cannot collide with the other workers'; the file-level warnings
-    come from worker 0 only.
+    ``share=(k, workers)``: only the connections worker ``k`` owns (see ``packet.owner``),
+    with connection ids that cannot collide with the other workers'; the file-level
+    warnings come from worker 0 only.
+    Pure ACKs are not even decoded while no hole waits for them (see ``PacketDecoder``).
     """
     from .exchanges import HttpAssembler  # imported here so the layers below can be used alone
 
     st = stats if stats is not None else PipelineStats()
     port_set = frozenset(ports) if ports else None
-    decoder = PacketDecoder()
     k, workers = share if share is not None else (0, 1)
     tcp = TcpReassembler(server_ports=port_set, first_id=k + 1, id_step=workers)
+    decoder = PacketDecoder(port_set, share, acks_wanted=tcp.waiting)
     http = HttpAssembler()
-    decode, feed, hfeed = decoder.decode, tcp.feed, http.feed
-    packets = kept = 0
-    t = 0.0
+    feed, hfeed = tcp.feed, http.feed
+    source = frames if isinstance(frames, SegmentSource) else _Frames(frames)
+    kept = 0
     try:
-        for t, frame, linktype, data in frames:
-            packets += 1
-            seg = decode(linktype, data)
-            if seg is None or (port_set is not None and seg[2] not in port_set and seg[3] not in port_set):
-                continue
-            if workers > 1 and owner(seg[2], seg[3], seg[0], seg[1], workers) != k:
-                continue
+        for t, frame, seg in source.segments(decoder):
             kept += 1
             for event in feed(t, frame, seg):
                 records = hfeed(event)
                 if records:
                     yield from records
-        for event in tcp.finish(t):
+        end = source.last_t
+        for event in tcp.finish(end or 0.0):
             yield from hfeed(event)
         yield from http.finish()
         if k == 0:
-            yield from _warnings(decoder, t if packets else None)
+            yield from _warnings(decoder, end)
     finally:
-        st.packets, st.tcp_packets, st.skipped = packets, kept, packets - kept
+        kept += decoder.pure_acks  # read, just not needed
+        st.packets, st.tcp_packets, st.skipped = source.count, kept, source.count - kept
         st.fragments, st.malformed, st.unsupported_links = decoder.fragments, decoder.malformed, dict(decoder.unsupported_links)
         st.duplicates, st.retransmitted, st.gaps, st.lost_bytes = tcp.duplicates, tcp.retransmitted, tcp.gaps, tcp.lost_bytes
         st.connections, st.unanswered_syns = tcp.connections, tcp.unanswered_syns
-        st.last_t = t if packets else None
+        st.last_t = source.last_t
 
 
 def _warnings(decoder: PacketDecoder, t: float | None) -> Iterator[CaptureWarning]:

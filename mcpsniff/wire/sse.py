@@ -14,9 +14,12 @@ dispatch, but the 2025-11-25 priming event is one) from one with empty data.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 _BOM = b"\xef\xbb\xbf"
+# the usual chunk of an MCP stream: one whole event, an optional event line and one data line
+_ONE_EVENT = re.compile(rb"(?:event: ?([^\r\n]*)\r?\n)?data: ?([^\r\n]*)\r?\n\r?\n").fullmatch
 Fields = tuple[str, str, str | None, int | None, bool]  # data, event, id, retry, has_data (as in SseMessage)
 
 
@@ -61,6 +64,11 @@ class SseDecoder:
 
     def decode(self, chunk: bytes | str) -> list[Fields]:
         """``feed`` without the message objects (the HTTP layer builds its records directly)."""
+        if not (self._parts or self._skip_lf or self._bom_check or self._fields) and type(chunk) is bytes:
+            one = _ONE_EVENT(chunk)  # the fast path: nothing pending and a chunk that is one plain event
+            if one is not None:
+                event, data = one.groups()
+                return [(data.decode("utf-8", "replace"), event.decode("utf-8", "replace") if event else "", self.last_id, None, True)]
         if isinstance(chunk, str):
             chunk = chunk.encode("utf-8")
         if self._skip_lf and chunk:

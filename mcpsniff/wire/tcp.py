@@ -118,7 +118,9 @@ class TcpReassembler:
         # both directions' keys -> (conn, this direction, the other direction, from_client)
         self._conns: dict[Key, tuple[_Conn, _Dir, _Dir, bool]] = {}
         self._dead: dict[Key, tuple[float, Segment | None, float]] = {}  # key -> (t closed, last segment, its t)
-        self._holey: dict[_Conn, None] = {}  # connections with bytes waiting (a dict: deterministic order)
+        # connections with bytes waiting for a hole to fill (a dict: deterministic order); pure
+        # ACKs (no data, no SYN/FIN/RST) matter only while it is not empty, for the hole rules
+        self.waiting: dict[_Conn, None] = {}
         self._next_sweep = 0.0
         self._next_syn_sweep = 0.0
         self.connections = 0  # opened or refused; also the last connection id handed out
@@ -133,7 +135,7 @@ class TcpReassembler:
     def feed(self, t: float, frame: int, seg: Segment) -> list[TcpEvent]:
         """Events caused by one segment (``frame`` is its 1-based number in the capture)."""
         ev: list[TcpEvent] = []
-        if self._holey and t >= self._next_sweep:
+        if self.waiting and t >= self._next_sweep:
             self._sweep(t, ev)
         src, dst, sport, dport, seq, ack, flags, payload = seg
         key = (src, sport, dst, dport)
@@ -301,7 +303,7 @@ class TcpReassembler:
             if not d.pending:
                 d.hole_since = t
                 d.acked = None
-                self._holey[conn] = None
+                self.waiting[conn] = None
             d.pending[seq] = (t, frame, payload, fin)
             d.pending_bytes += len(payload) - (len(old[2]) if old else 0)
             while d.pending_bytes > MAX_PENDING:
@@ -338,7 +340,7 @@ class TcpReassembler:
             pending.clear()
             d.pending_bytes = 0
         if not (conn.c2s.pending or conn.s2c.pending):
-            self._holey.pop(conn, None)
+            self.waiting.pop(conn, None)
 
     @staticmethod
     def _note_ack(d: _Dir, ack: int) -> None:
@@ -348,7 +350,7 @@ class TcpReassembler:
     def _sweep(self, t: float, ev: list[TcpEvent]) -> None:
         """Give up on holes that cannot fill any more (see module docstring)."""
         self._next_sweep = t + SWEEP_EVERY
-        for conn in list(self._holey):
+        for conn in list(self.waiting):
             for d, from_client in ((conn.c2s, True), (conn.s2c, False)):
                 while d.pending and d.next is not None:
                     age = t - d.hole_since
@@ -401,7 +403,7 @@ class TcpReassembler:
         self._forget_conn(conn, t)
 
     def _forget_conn(self, conn: _Conn, t: float) -> None:
-        self._holey.pop(conn, None)
+        self.waiting.pop(conn, None)
         dead = self._dead
         for key, d in ((conn.ckey, conn.c2s), (conn.skey, conn.s2c)):
             if self._conns.get(key, (None,))[0] is conn:

@@ -18,6 +18,7 @@ from mcpsniff.capture.parallel import can_fork, read_capture_parallel
 from mcpsniff.capture.pcap import FrameReader, read_capture
 from mcpsniff.errors import BadInputError
 from mcpsniff.records import CaptureWarning, Meta, Record
+from mcpsniff.wire.packet import PacketDecoder, Segment
 from mcpsniff.wire.pipeline import PipelineStats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,11 +174,11 @@ class FailingFrames(FrameReader):
 
     error: Exception = BadInputError("frame 500: simulated failure")
 
-    def __iter__(self) -> Iterator[tuple[float, int, int, bytes]]:
-        for frame in super().__iter__():
-            if frame[1] == 500:
+    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
+        for item in super().segments(decoder):
+            if item[1] >= 500:
                 raise self.error
-            yield frame
+            yield item
 
 
 class CrashingFrames(FailingFrames):
@@ -194,14 +195,37 @@ def test_a_worker_error_is_raised_in_the_parent(generated: Path, source: type[Fr
 class DyingFrames(FrameReader):
     """A frame source whose process is killed at frame 500 (as by the OOM killer): no last word."""
 
-    def __iter__(self) -> Iterator[tuple[float, int, int, bytes]]:
-        for frame in super().__iter__():
-            if frame[1] == 500:
+    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
+        for item in super().segments(decoder):
+            if item[1] >= 500:
                 os.kill(os.getpid(), signal.SIGKILL)
-            yield frame
+            yield item
 
 
 def test_a_killed_worker_is_an_error_not_a_hang(generated: Path) -> None:
     with pytest.raises(RuntimeError, match="ended without finishing"):
         list(read_capture_parallel(generated, DyingFrames, workers=2))
     assert no_children()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batch_merge_keeps_time_order_and_each_workers_order(seed: int) -> None:
+    """The parent merges whole batches; ties, empty batches and uneven streams included."""
+    import random
+
+    from mcpsniff.capture.parallel import _merge
+
+    rng = random.Random(seed)
+    streams, expected = [], []
+    for k in range(3):
+        times = sorted(rng.choice([0.5, 1.0, 1.0, 2.0, 3.5]) + rng.randrange(4) for _ in range(rng.randrange(0, 60)))
+        records = [CaptureWarning(t, f"w{k}-{i}") for i, t in enumerate(times)]
+        expected += records
+        cuts = sorted(rng.sample(range(len(records) + 1), min(4, len(records) + 1)))
+        streams.append(iter([records[a:b] for a, b in zip([0, *cuts], [*cuts, len(records)], strict=True)]))
+    merged = list(_merge(streams))
+    assert sorted(r.message for r in merged) == sorted(r.message for r in expected)
+    assert [r.t for r in merged] == sorted(r.t for r in expected)
+    for k in range(3):
+        mine = [r.message for r in merged if r.message.startswith(f"w{k}-")]
+        assert mine == sorted(mine, key=lambda m: int(m.split("-")[1]))

@@ -67,6 +67,30 @@ def test_cases(chunks: list[bytes | str], expected: list[tuple]) -> None:
     assert fields(decode(*chunks)) == expected
 
 
+# chunks that may take the one-event fast path (after a first event, as in a stream)
+WHOLE_EVENTS = [
+    b"event: message\r\ndata: {\"a\":1}\r\n\r\n",
+    b"data: x\n\n",
+    b"data:x\r\n\n",
+    b"event:\ndata:  two spaces\n\r\n",
+    b"data: \xff bad utf-8\n\n",
+    b"data: a\r\n\r",  # not whole: the last CR may be followed by an LF
+    b"data: a\rdata: b\r\r",  # CR line ends
+    b"id: 9\ndata: a\n\n",
+    b"data: a\ndata: b\n\n",
+    b"event: e\nevent: f\ndata: a\n\n",
+    b"data: a\n\ndata: b\n\n",
+    b": comment\ndata: a\n\n",
+    b"retry: 5\ndata: a\n\n",
+]
+
+
+@pytest.mark.parametrize("chunk", WHOLE_EVENTS)
+def test_a_whole_event_in_one_chunk_decodes_as_byte_by_byte(chunk: bytes) -> None:
+    first = b"id: 1\ndata: first\n\n"
+    assert fields(decode(first, chunk, b"\ndata: next\n\n")) == fields(decode(*(bytes([b]) for b in first + chunk + b"\ndata: next\n\n")))
+
+
 def test_event_carries_the_time_of_the_chunk_that_completed_it() -> None:
     decoder = SseDecoder()
     got = [decoder.feed(chunk, float(i), i) for i, chunk in enumerate([b"event: message\r\n", b"data: {}\r\n", b"\r\ndata: 2\r\n\r", b"\n"], 1)]
