@@ -26,6 +26,7 @@ _VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 _IPV6_EXT = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
 _IPV6_FRAG, _IPV6_AH = 44, 51
 _TCP = struct.Struct("!HHIIH").unpack_from
+_SEQ_ACK = struct.Struct("!II").unpack_from
 
 # One TCP segment, as a plain tuple (a NamedTuple costs 200 ns more per packet):
 # (src, dst, sport, dport, seq, ack, flags, payload); addresses are raw bytes (4 or 16).
@@ -137,7 +138,8 @@ class PacketDecoder:
         Reading and filtering share one loop because they run per frame and most
         frames of a big capture are dropped (another worker's, pure ACKs): one
         ``struct`` call reads a record's header together with the bytes the filters
-        look at, so such frames are dropped before any decoding.
+        look at, so such frames are dropped before any decoding (and the kept ones of
+        that shape are decoded right here, like ``decode()``'s fast path).
         """
         decode, keep = self.decode, out.append
         header, quick_fields = _pcap_structs(endian)
@@ -163,9 +165,14 @@ class PacketDecoder:
                 if workers > 1 and owners[p1 + p2 + p3 + p4 + a + b] != k:  # owner()
                     foreign += 1
                     continue
-                if acks is not None and not acks and not fl & 7 and 0 < (t1 << 8 | t2) <= 20 + (off >> 4) * 4:
+                total, doff = t1 << 8 | t2, (off >> 4) * 4
+                if acks is not None and not acks and not fl & 7 and 0 < total <= 20 + doff:
                     acks_skipped += 1  # a pure ACK, as in _wanted()
                     continue
+                stop = start + 14 + total if total and start + 14 + total < end else end  # as in decode()
+                seq, ack = _SEQ_ACK(buf, start + 38)
+                keep((sec + frac * unit, n, (buf[start + 26 : start + 30], buf[start + 30 : start + 34], p1 << 8 | p2, p3 << 8 | p4, seq, ack, fl, buf[start + 34 + doff : stop])))
+                continue
             seg = decode(linktype, buf[start:end])
             if seg is not None:
                 keep((sec + frac * unit, n, seg))

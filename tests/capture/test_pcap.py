@@ -27,6 +27,7 @@ from scapy.utils import PcapNgWriter, PcapWriter, RawPcapNgReader, RawPcapReader
 from mcpsniff.capture.pcap import FrameReader, read_capture
 from mcpsniff.errors import BadInputError
 from mcpsniff.records import CaptureWarning, ConnEvent, End, Meta, Record, Request, Response, SseEvent
+from mcpsniff.wire.packet import FIN, RST, SYN, PacketDecoder, Segment
 from mcpsniff.wire.pipeline import PipelineStats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -209,6 +210,27 @@ def test_real_capture_frames_match_scapy(capture: Path) -> None:
         ours = [(round(t, 6), n, lt, d) for t, n, lt, d in reader]
     theirs = [(round(m.sec + m.usec * 1e-6, 6), n, 1, d) for n, (d, m) in enumerate(RawPcapReader(str(capture)), start=1)]
     assert ours == theirs
+
+
+def _segments(capture: Path, decoder: PacketDecoder) -> list[tuple[float, int, Segment]]:
+    with FrameReader(capture) as reader:
+        return list(reader.segments(decoder))
+
+
+@pytest.mark.parametrize("capture", REAL, ids=[p.parent.name for p in REAL])
+def test_segments_read_in_the_reading_loop_match_decoding_each_frame(capture: Path) -> None:
+    """``decode_pcap`` filters and decodes from raw bytes; it must agree with ``decode()``."""
+    with FrameReader(capture) as reader:
+        every = [(t, n, seg) for t, n, lt, d in reader if (seg := PacketDecoder().decode(lt, d)) is not None]
+    assert _segments(capture, PacketDecoder(acks_wanted=[True])) == every  # ACKs wanted: nothing dropped
+    shares = [_segments(capture, PacketDecoder(share=(k, 2), acks_wanted=[True])) for k in range(2)]
+    assert sorted(shares[0] + shares[1]) == sorted(every)
+    assert all(shares), "both workers get connections"
+    owned = [{frozenset([(seg[0], seg[2]), (seg[1], seg[3])]) for _, _, seg in share} for share in shares]
+    assert not owned[0] & owned[1], "a connection belongs to one worker"
+    pure_acks = [item for item in every if not item[2][7] and not item[2][6] & (FIN | SYN | RST)]
+    assert pure_acks
+    assert _segments(capture, PacketDecoder(acks_wanted=[])) == [item for item in every if item not in pure_acks]
 
 
 def _tshark(capture: Path, *args: str) -> list[str]:
