@@ -10,6 +10,9 @@ responses) -> zero or more ``SseEvent`` -> exactly one ``End`` saying how it
 finished ("complete", "reset", "closed", "open-at-end", "refused", "gap",
 "error").  Connection-level facts (opened, refused, reset, closed) are
 ``ConnEvent`` records: a refused TCP connection carries no request at all.
+Records are read-only by convention: they are not frozen dataclasses because a
+frozen one takes twice as long to build, and a big capture makes hundreds of
+thousands of them (twice over when worker processes send them to the parent).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ OUTCOMES = (COMPLETE, RESET, CLOSED, OPEN_AT_END, REFUSED, GAP, ERROR)
 CONN_EVENTS = ("opened", "refused", "reset", "closed", "open-at-end", "gap")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Meta:
     """First line of a records file: where the records came from."""
 
@@ -51,7 +54,7 @@ class Meta:
     version: int = VERSION
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConnEvent:
     """A TCP connection fact. ``by`` is "client", "server" or "".
 
@@ -70,7 +73,7 @@ class ConnEvent:
     kind: str = "conn"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """An HTTP request; ``t`` is the time of its first byte."""
 
@@ -88,7 +91,7 @@ class Request:
     kind: str = "request"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Response:
     """Status line and headers (``t``), plus the whole body for non-streamed responses.
 
@@ -111,7 +114,7 @@ class Response:
     kind: str = "response"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SseEvent:
     """One dispatched SSE event; ``t`` is the time of the packet that completed it."""
 
@@ -125,7 +128,7 @@ class SseEvent:
     kind: str = "sse"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class End:
     """How an exchange finished (one of OUTCOMES)."""
 
@@ -136,7 +139,7 @@ class End:
     kind: str = "end"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CaptureWarning:
     """Something in the input that could not be read as expected; analysis goes on."""
 
@@ -162,8 +165,9 @@ _TYPES: dict[str, type] = {
 def header(headers: Headers, name: str) -> str | None:
     """Case-insensitive header lookup (first match)."""
     name = name.lower()
+    size = len(name)
     for key, value in headers:
-        if key.lower() == name:
+        if len(key) == size and (key == name or key.lower() == name):  # the length check spares most lower() calls
             return value
     return None
 

@@ -13,7 +13,7 @@ from typing import Any
 from .. import records as R
 from ..config import Config
 from ..wire import jsonrpc
-from .model import Exchange, Generation, NamespaceLifecycle, RestartWindow, SseTick
+from .model import Exchange, Generation, NamespaceLifecycle, SseTick
 from .namespaces import NamespaceResolver
 from .restarts import RestartTracker
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 import heapq
 import zlib
 from collections import deque
-from collections.abc import Callable
-from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
@@ -35,30 +33,6 @@ from .tcpevents import TcpClosed, TcpData, TcpEvent, TcpGap, TcpOpenAtEnd, TcpOp
 MAX_BODY = 65536  # characters of a body kept in a record
 MAX_HOLD = 200_000  # records waiting for an unfinished message before order is given up
 _by_time = attrgetter("t")
-
-
-def _fast_constructor(cls: type) -> Callable[..., Any]:
-    """``cls(all fields but kind)`` without the frozen dataclass ``__init__``.
-
-    A frozen dataclass sets each field through ``object.__setattr__``: 3-5 us per
-    record here, and records are built per packet.  Calling the slot descriptors
-    directly (code generated the way ``dataclasses`` itself does) halves that; the
-    object is the same (``kind`` gets its default, nothing else has one).
-    """
-    names = [f.name for f in fields(cls)]
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_kind": cls.__dataclass_fields__["kind"].default}
-    body = "".join(f"    _set_{name}(r, {'_kind' if name == 'kind' else name})\n" for name in names)
-    for name in names:
-        env[f"_set_{name}"] = cls.__dict__[name].__set__
-    args = ", ".join(name for name in names if name != "kind")
-    exec(f"def make({args}):\n    r = _new(_cls)\n{body}    return r\n", env)  # noqa: S102  # fixed text built from field names
-    return env["make"]  # type: ignore[no-any-return]
-
-
-_new_request = _fast_constructor(Request)
-_new_response = _fast_constructor(Response)
-_new_sse = _fast_constructor(SseEvent)
-_new_end = _fast_constructor(End)
 
 
 class _Body:
@@ -488,7 +462,7 @@ class HttpAssembler:
         if events:
             xid, append = ex.xid, self._out.append
             for text, name, eid, retry, _ in events:
-                append(_new_sse(t, xid, text, name, eid, retry, frame))
+                append(SseEvent(t, xid, text, name, eid, retry, frame))
 
     def _cut_request(self, conn: _Conn, ex: _Ex, outcome: str, detail: str) -> None:
         """The rest of this request will never be seen: write it as it is; its End will say why."""
@@ -512,7 +486,7 @@ class HttpAssembler:
             body, truncated = ex.body.text(self.max_body)
             size = ex.body.size
             ex.body = None
-        self._add_older(_new_request(ex.t, ex.conn, ex.xid, ex.method, ex.target, ex.headers, body, size, truncated or not complete, ex.frame, ex.server))
+        self._add_older(Request(ex.t, ex.conn, ex.xid, ex.method, ex.target, ex.headers, body, size, truncated or not complete, ex.frame, ex.server))
 
     def _response(self, ex: _Ex, t_end: float | None, complete: bool) -> None:
         head = ex.head
@@ -524,7 +498,7 @@ class HttpAssembler:
             size = ex.rbody.size
             ex.rbody = None
         t = head.t if head.t > ex.t else ex.t  # its first byte can be older (bytes before a resync)
-        self._add_older(_new_response(t, ex.xid, head.status, head.reason, head.headers, body, size, truncated or not complete, ex.sse is not None, t_end, head.frame))
+        self._add_older(Response(t, ex.xid, head.status, head.reason, head.headers, body, size, truncated or not complete, ex.sse is not None, t_end, head.frame))
 
     def _end(self, ex: _Ex, outcome: str, t: float, detail: str, complete: bool = False) -> None:
         """Write what is still unwritten of the exchange, then its End (exactly once)."""
@@ -535,4 +509,4 @@ class HttpAssembler:
             self._request(ex, complete=False)
         if ex.head is not None and not ex.responded:
             self._response(ex, t if complete else None, complete)
-        self._out.append(_new_end(t, ex.xid, outcome, detail))
+        self._out.append(End(t, ex.xid, outcome, detail))

@@ -64,6 +64,8 @@ class SseDecoder:
 
     def decode(self, chunk: bytes | str) -> list[Fields]:
         """``feed`` without the message objects (the HTTP layer builds its records directly)."""
+        if self._bom_check and not self._parts and chunk[:1] not in (b"", b"\xef", "\ufeff"):
+            self._bom_check = False  # the stream does not start with a BOM
         if not (self._parts or self._skip_lf or self._bom_check or self._fields) and type(chunk) is bytes:
             one = _ONE_EVENT(chunk)  # the fast path: nothing pending and a chunk that is one plain event
             if one is not None:

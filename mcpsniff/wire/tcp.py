@@ -40,21 +40,6 @@ HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ", b
 
 Key = tuple[bytes, int, bytes, int]  # src, sport, dst, dport
 
-_new = object.__new__
-_set_conn, _set_t, _set_frame, _set_from_client, _set_data = (TcpData.__dict__[name].__set__ for name in ("conn", "t", "frame", "from_client", "data"))
-
-
-def _tcp_data(conn: str, t: float, frame: int, from_client: bool, data: bytes) -> TcpData:
-    """TcpData(...) without the frozen dataclass __init__ (2.5x faster; this runs per data packet)."""
-    ev = _new(TcpData)
-    _set_conn(ev, conn)
-    _set_t(ev, t)
-    _set_frame(ev, frame)
-    _set_from_client(ev, from_client)
-    _set_data(ev, data)
-    return ev
-
-
 def _rel(seq: int, base: int) -> int:
     """Signed distance seq - base in 32-bit sequence space."""
     d = (seq - base) & _M
@@ -157,7 +142,7 @@ class TcpReassembler:
                 peer.next = ack
         if payload:
             if seq == d.next and conn.opened and not d.pending:  # the common case: next bytes in order
-                ev.append(_tcp_data(conn.cid, t, frame, from_client, payload))
+                ev.append(TcpData(conn.cid, t, frame, from_client, payload))
                 d.next = (seq + len(payload)) & _M
                 return ev
             if not conn.opened:
@@ -287,7 +272,7 @@ class TcpReassembler:
             rel = 0
         if rel == 0:
             if payload:
-                ev.append(_tcp_data(conn.cid, t, frame, from_client, payload))
+                ev.append(TcpData(conn.cid, t, frame, from_client, payload))
                 d.next = (nxt + len(payload)) & _M
             if fin and not d.fin_done:
                 d.fin_done = True
@@ -329,7 +314,7 @@ class TcpReassembler:
             del pending[seq]
             d.pending_bytes -= len(data)
             if rel + len(data) > 0:
-                ev.append(_tcp_data(conn.cid, t, frame, from_client, data[-rel:] if rel else data))
+                ev.append(TcpData(conn.cid, t, frame, from_client, data[-rel:] if rel else data))
                 d.next = (seq + len(data)) & _M
             elif data:
                 self.retransmitted += 1

@@ -5,6 +5,8 @@
 that sent the SYN (or, for a connection picked up mid-stream, the side whose bytes
 start with an HTTP method). ``t`` is the capture timestamp of the packet (seconds,
 float) and ``frame`` its 1-based number in the capture.
+Read-only by convention (not frozen: a frozen dataclass takes twice as long to
+build, and there is one ``TcpData`` per data packet).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpOpened:
     """Handshake seen (or first packet of a connection picked up mid-stream)."""
 
@@ -24,7 +26,7 @@ class TcpOpened:
     mid_stream: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpRefused:
     """SYN answered by RST: nothing was listening."""
 
@@ -35,7 +37,7 @@ class TcpRefused:
     frame: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpData:
     """In-order payload bytes of one direction."""
 
@@ -46,7 +48,7 @@ class TcpData:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpGap:
     """Bytes of one direction missing from the capture; the stream resumes after them."""
 
@@ -57,7 +59,7 @@ class TcpGap:
     lost: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpClosed:
     """FIN from one side (``by`` is "client" or "server")."""
 
@@ -67,7 +69,7 @@ class TcpClosed:
     by: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpReset:
     """RST on an established connection (``by`` is "client" or "server")."""
 
@@ -77,7 +79,7 @@ class TcpReset:
     by: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TcpOpenAtEnd:
     """The capture ended with this connection still open."""
 

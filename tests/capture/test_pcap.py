@@ -22,7 +22,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Ether, Loopback
 from scapy.packet import Packet, Raw, raw
-from scapy.utils import PcapNgWriter, PcapWriter, RawPcapNgReader, RawPcapReader
+from scapy.utils import PcapNgWriter, PcapWriter, RawPcapReader
 
 from mcpsniff.capture.pcap import FrameReader, read_capture
 from mcpsniff.errors import BadInputError
