@@ -59,11 +59,21 @@ def _owners(workers: int) -> tuple[int, ...]:
 
 
 @functools.cache
-def _pcap_structs(endian: str) -> tuple[Callable[[bytes, int], tuple[int, ...]], Callable[[bytes, int], tuple[int, ...]]]:
-    """Unpackers of a pcap record header, and of the header plus the bytes ``decode_pcap`` filters on:
-    ethertype, IP version/length, total length, fragment, protocol, last address bytes,
-    port bytes, TCP data offset and flags (single bytes: the same in either byte order)."""
-    return struct.Struct(endian + "IIII").unpack_from, struct.Struct(endian + "IIII12xBBBxBB2xBBxB5xB3xBBBBB8xBB").unpack_from
+def _pcap_structs(endian: str) -> tuple[Callable[[bytes, int], tuple[int, ...]], Callable[[bytes, int], tuple[int, ...]], tuple[int, int, int, int]]:
+    """Unpackers of a pcap record header, and of the header plus the bytes ``decode_pcap``
+    filters on, and the masks and values that say "decode()'s fast-path shape".
+
+    The second one reads, after the header: frame bytes 12-15 as one integer (ethertype,
+    IP version and header length), the IP total length (two bytes), bytes 20-23 as one
+    integer (fragment bits and protocol), the last byte of each address, the four port
+    bytes, and the TCP data offset and flags.  Single bytes read the same in either
+    byte order; the two integers are compared under masks made for this byte order.
+    """
+    if endian == "<":
+        shape = (0x00FFFFFF, 0x00450008, 0xFF00FF1F, 0x06000000)
+    else:
+        shape = (0xFFFFFF00, 0x08004500, 0x1FFF00FF, 0x00000006)
+    return struct.Struct(endian + "IIII").unpack_from, struct.Struct(endian + "IIII12xIBB2xI5xB3xBBBBB8xBB").unpack_from, shape
 
 
 class PacketDecoder:
@@ -142,16 +152,16 @@ class PacketDecoder:
         that shape are decoded right here, like ``decode()``'s fast path).
         """
         decode, keep = self.decode, out.append
-        header, quick_fields = _pcap_structs(endian)
+        header, quick_fields, (mask12, ipv4, mask20, tcp) = _pcap_structs(endian)
         size, last, foreign, acks_skipped = len(buf), -1, 0, 0
         k, workers, acks = self._k, self._workers, self._acks_wanted
         owners = _owners(workers)
         quick = linktype == 1 and hlen == 16 and self._ports is None and (workers > 1 or acks is not None)
         while pos + hlen <= size:
             if quick and pos + 64 <= size:
-                sec, frac, caplen, _, e1, e2, vi, t1, t2, f1, f2, proto, a, b, p1, p2, p3, p4, off, fl = quick_fields(buf, pos)
-                # Ethernet, IPv4 without options, TCP, data offset >= 5, not a fragment: decode()'s fast path
-                plain = caplen >= 54 and e1 == 8 and e2 == 0 and vi == 0x45 and proto == 6 and off >= 0x50 and not (f1 & 0x1F or f2)
+                sec, frac, caplen, _, w12, t1, t2, w20, a, b, p1, p2, p3, p4, off, fl = quick_fields(buf, pos)
+                # Ethernet, IPv4 without options, TCP, not a fragment, data offset >= 5: decode()'s fast path
+                plain = caplen >= 54 and w12 & mask12 == ipv4 and w20 & mask20 == tcp and off >= 0x50
             else:
                 sec, frac, caplen, _ = header(buf, pos)
                 plain = False

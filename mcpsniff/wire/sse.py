@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 _BOM = b"\xef\xbb\xbf"
 # the usual chunk of an MCP stream: one whole event, an optional event line and one data line
+_SDK_EVENT = b"event: message\r\ndata: "  # 22 bytes
 _ONE_EVENT = re.compile(rb"(?:event: ?([^\r\n]*)\r?\n)?data: ?([^\r\n]*)\r?\n\r?\n").fullmatch
 Fields = tuple[str, str, str | None, int | None, bool]  # data, event, id, retry, has_data (as in SseMessage)
 
@@ -67,7 +68,10 @@ class SseDecoder:
         if self._bom_check and not self._parts and chunk[:1] not in (b"", b"\xef", "\ufeff"):
             self._bom_check = False  # the stream does not start with a BOM
         if not (self._parts or self._skip_lf or self._bom_check or self._fields) and type(chunk) is bytes:
-            one = _ONE_EVENT(chunk)  # the fast path: nothing pending and a chunk that is one plain event
+            # the fast paths: nothing pending and a chunk that is one plain event (the SDKs' exact form first)
+            if chunk.startswith(_SDK_EVENT) and chunk.endswith(b"\r\n\r\n") and b"\n" not in chunk[22:-4] and b"\r" not in chunk[22:-4]:
+                return [(chunk[22:-4].decode("utf-8", "replace"), "message", self.last_id, None, True)]
+            one = _ONE_EVENT(chunk)
             if one is not None:
                 event, data = one.groups()
                 return [(data.decode("utf-8", "replace"), event.decode("utf-8", "replace") if event else "", self.last_id, None, True)]

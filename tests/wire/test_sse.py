@@ -70,6 +70,9 @@ def test_cases(chunks: list[bytes | str], expected: list[tuple]) -> None:
 # chunks that may take the one-event fast path (after a first event, as in a stream)
 WHOLE_EVENTS = [
     b"event: message\r\ndata: {\"a\":1}\r\n\r\n",
+    b"event: message\r\ndata: \r\n\r\n",
+    b"event: message\r\ndata: a\rb\r\n\r\n",  # a CR inside ends the data line
+    b"event: message\r\ndata: a\nid: 3\r\n\r\n",
     b"data: x\n\n",
     b"data:x\r\n\n",
     b"event:\ndata:  two spaces\n\r\n",
