@@ -70,6 +70,7 @@ class FrameReader:
         self.problem = ""
         self.last_t: float | None = None
         self.count = 0  # frames read so far (set when the iteration ends)
+        self._pcap_args: tuple[bytes, str, float, int, int] | None = None  # classic pcap: what _pcap starts from
         try:
             self._f = path.open("rb")
         except OSError as exc:
@@ -119,7 +120,7 @@ class FrameReader:
         (another worker's, pure ACKs: most of a big capture) cost no generator step,
         tuple or time computation.
         """
-        if hasattr(self, "_pcap_args"):
+        if self._pcap_args is not None:
             self._iter.close()
             return self._pcap(*self._pcap_args, decoder=decoder)
         return ((t, n, seg) for t, n, linktype, frame in self._iter if (seg := decoder.decode(linktype, frame)) is not None)

@@ -62,7 +62,8 @@ class _Frames:
     def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
         decode = decoder.decode
         for t, frame, linktype, data in self._frames:
-            self.count, self.last_t = frame, t
+            self.count += 1
+            self.last_t = t
             seg = decode(linktype, data)
             if seg is not None:
                 yield t, frame, seg
