@@ -40,22 +40,22 @@ def endpoint(addr: bytes, port: int) -> str:
     return f"[{ipaddress.IPv6Address(addr).compressed}]:{port}"
 
 
-def owner(sport: int, dport: int, a: int, b: int, workers: int) -> int:
-    """Which of ``workers`` handles a connection, from its ports and the last byte of each address.
+def owner(sport: int, dport: int, workers: int) -> int:
+    """Which of ``workers`` handles a connection, from the low bytes of its two ports.
 
     Symmetric in the two ends (both directions land in one worker), stable across
     processes (no salted ``hash()``), cheap to compute from a frame's raw bytes
-    (``decode_pcap``: a sum of bytes, the same in either byte order, looked up in a
-    table), and mixed so that ports handed out in sequence (a namespace's POST and GET
-    connections) do not all land in one worker.
+    (``decode_pcap``: two bytes, looked up in a table), and mixed so that ports
+    handed out in sequence (a namespace's POST and GET connections) do not all land
+    in one worker.
     """
-    return _owners(workers)[(sport >> 8) + (sport & 255) + (dport >> 8) + (dport & 255) + a + b]
+    return _owners(workers)[(sport & 255) + (dport & 255)]
 
 
 @functools.cache
 def _owners(workers: int) -> tuple[int, ...]:
-    """``owner`` by sum of the six bytes (at most 6 * 255)."""
-    return tuple((x * 2654435761 >> 20) % workers for x in range(6 * 255 + 1))
+    """``owner`` by sum of the ports' low bytes (at most 2 * 255)."""
+    return tuple((x * 2654435761 >> 20) % workers for x in range(2 * 255 + 1))
 
 
 @functools.cache
@@ -65,15 +65,15 @@ def _pcap_structs(endian: str) -> tuple[Callable[[bytes, int], tuple[int, ...]],
 
     The second one reads, after the header: frame bytes 12-15 as one integer (ethertype,
     IP version and header length), the IP total length (two bytes), bytes 20-23 as one
-    integer (fragment bits and protocol), the last byte of each address, the four port
-    bytes, and the TCP data offset and flags.  Single bytes read the same in either
+    integer (fragment bits and protocol), the four port bytes, and the TCP data offset
+    and flags.  Single bytes read the same in either
     byte order; the two integers are compared under masks made for this byte order.
     """
     if endian == "<":
         shape = (0x00FFFFFF, 0x00450008, 0xFF00FF1F, 0x06000000)
     else:
         shape = (0xFFFFFF00, 0x08004500, 0x1FFF00FF, 0x00000006)
-    return struct.Struct(endian + "IIII").unpack_from, struct.Struct(endian + "IIII12xIBB2xI5xB3xBBBBB8xBB").unpack_from, shape
+    return struct.Struct(endian + "IIII").unpack_from, struct.Struct(endian + "IIII12xIBB2xI10xBBBB8xBB").unpack_from, shape
 
 
 class PacketDecoder:
@@ -116,7 +116,7 @@ class PacketDecoder:
                 if doff >= 20:
                     total = (frame[16] << 8) | frame[17]
                     end = 14 + total if total else len(frame)  # total 0: TSO/GSO packets captured before segmentation
-                    if self._filtering and not self._wanted(sport, dport, frame[29], frame[33], end - 34 - doff, offflags):
+                    if self._filtering and not self._wanted(sport, dport, end - 34 - doff, offflags):
                         return None
                     return (frame[26:30], frame[30:34], sport, dport, seq, ack, offflags & 0xFF, frame[34 + doff : end])
             return self._decode(linktype, frame)
@@ -124,14 +124,14 @@ class PacketDecoder:
             self.malformed += 1
             return None
 
-    def _wanted(self, sport: int, dport: int, a: int, b: int, size: int, flags: int) -> bool:
-        """Do the filters keep this segment?  (``a``/``b``: last byte of each address.)"""
+    def _wanted(self, sport: int, dport: int, size: int, flags: int) -> bool:
+        """Do the filters keep this segment?"""
         ports = self._ports
         if ports is not None and sport not in ports and dport not in ports:
             self.other_ports += 1
             return False
         workers = self._workers
-        if workers > 1 and owner(sport, dport, a, b, workers) != self._k:
+        if workers > 1 and owner(sport, dport, workers) != self._k:
             self.foreign += 1
             return False
         if size <= 0 and not flags & 7 and self._acks_wanted is not None and not self._acks_wanted:
@@ -159,7 +159,7 @@ class PacketDecoder:
         quick = linktype == 1 and hlen == 16 and self._ports is None and (workers > 1 or acks is not None)
         while pos + hlen <= size:
             if quick and pos + 64 <= size:
-                sec, frac, caplen, _, w12, t1, t2, w20, a, b, p1, p2, p3, p4, off, fl = quick_fields(buf, pos)
+                sec, frac, caplen, _, w12, t1, t2, w20, p1, p2, p3, p4, off, fl = quick_fields(buf, pos)
                 # Ethernet, IPv4 without options, TCP, not a fragment, data offset >= 5: decode()'s fast path
                 plain = caplen >= 54 and w12 & mask12 == ipv4 and w20 & mask20 == tcp and off >= 0x50
             else:
@@ -172,7 +172,7 @@ class PacketDecoder:
             last, pos = pos, end
             n += 1
             if plain:
-                if workers > 1 and owners[p1 + p2 + p3 + p4 + a + b] != k:  # owner()
+                if workers > 1 and owners[p2 + p4] != k:  # owner()
                     foreign += 1
                     continue
                 total, doff = t1 << 8 | t2, (off >> 4) * 4
@@ -269,6 +269,6 @@ class PacketDecoder:
         if doff < 20:
             self.malformed += 1
             return None
-        if self._filtering and not self._wanted(sport, dport, src[-1], dst[-1], end - off - doff, offflags):
+        if self._filtering and not self._wanted(sport, dport, end - off - doff, offflags):
             return None
         return (src, dst, sport, dport, seq, ack, offflags & 0xFF, frame[off + doff : end])
