@@ -87,14 +87,14 @@ class LifecycleBuilder:
             if t > self.t_last:
                 self.t_last = t
         kind = rec.kind
-        if kind == "request":
-            self._request(rec)  # type: ignore[arg-type]
-        elif kind == "response":
-            self._response(rec)  # type: ignore[arg-type]
-        elif kind == "sse":
+        if kind == "sse":  # the most frequent first
             self._sse(rec)  # type: ignore[arg-type]
+        elif kind == "request":
+            self._request(rec)  # type: ignore[arg-type]
         elif kind == "end":
             self._end(rec)  # type: ignore[arg-type]
+        elif kind == "response":
+            self._response(rec)  # type: ignore[arg-type]
         elif kind == "conn":
             self._conn(rec)  # type: ignore[arg-type]
         elif kind == "warning":

@@ -47,6 +47,23 @@ class RpcBody:
     batch: bool = False
 
 
+_scan = json.JSONDecoder().scan_once  # the C scanner json.loads ends in, without its three Python frames
+
+
+def _decode(text: str | bytes) -> Any:
+    """``json.loads(text)``; a str that starts a JSON object goes straight to the scanner (the
+    usual MCP message: ``analyze`` decodes one per request and per SSE event)."""
+    if type(text) is str and text[:1] == "{":
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:
+            pass  # invalid: json.loads says why
+        else:
+            if end == len(text) or not text[end:].strip(" \t\n\r"):  # JSON whitespace only
+                return value
+    return json.loads(text)
+
+
 def _what(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
@@ -54,7 +71,7 @@ def _what(value: Any) -> str:
 def parse(text: str | bytes) -> RpcBody:
     """Classify a whole body (or SSE data). Blank text has no messages."""
     try:
-        value = json.loads(text)
+        value = _decode(text)
     except RecursionError:
         return RpcBody((RpcMessage(INVALID, reason="invalid JSON: nested too deeply"),))
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32

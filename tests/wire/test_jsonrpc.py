@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mcpsniff.wire.jsonrpc import RpcMessage, classify, parse, tool_count
@@ -72,3 +74,19 @@ def test_tool_count_of_a_real_tools_list_response() -> None:
 
 def test_classify_a_decoded_object() -> None:
     assert classify({"jsonrpc": "2.0", "id": 1, "result": None}).kind == "response"
+
+
+@pytest.mark.parametrize("text", ['{"a":1}', '{"a":1}  \n', '{"a":1}\x0b', '{"a":1} x', '{"a":1}{"b":2}', "{", '{"a":NaN}', '{"a":"\\ud800"}', '{"a":"x\x01"}', " {}", "[]", '"s"'])
+def test_decoding_shortcut_agrees_with_json_loads(text: str) -> None:
+    """``_decode`` skips json.loads' wrappers for objects; results and errors must not change."""
+    import json
+
+    from mcpsniff.wire.jsonrpc import _decode
+
+    try:
+        expected: object = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(type(exc), match="^" + re.escape(str(exc)) + "$"):
+            _decode(text)
+    else:
+        assert _decode(text) == expected
