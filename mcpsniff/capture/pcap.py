@@ -161,9 +161,10 @@ class FrameReader:
     def _pcap(self, buf: bytes, endian: str, unit: float, hlen: int, linktype: int, decoder: PacketDecoder | None = None) -> Iterator[Any]:
         """Frames, or with ``decoder`` (t, n, segment) of the frames it keeps (see ``segments``).
 
-        Whole records are taken from each chunk in one call (``PacketDecoder.decode_pcap``,
-        or ``_frames`` without a decoder); what is left is a record cut by the chunk's
-        end, which the next read completes.
+        Whole records are taken from each chunk by ``PacketDecoder.decode_pcap`` (a few
+        hundred per call, so that the TCP layer's state it filters on stays current) or
+        by ``_frames`` without a decoder; what is left is a record cut by the chunk's end,
+        which the next read completes.
         """
         header = struct.Struct(endian + "IIII").unpack_from
         walk = decoder.decode_pcap if decoder is not None else _frames
@@ -179,6 +180,8 @@ class FrameReader:
                 yield from out
                 out.clear()
                 need = hlen if pos + hlen > len(buf) else hlen + header(buf, pos)[2]  # the rest of a header, or of a record
+                if pos + need <= len(buf):
+                    continue  # the walk stopped at its frame limit, not at the chunk's end
                 if need > MAX_FRAME:
                     self._stop(f"corrupt packet header (captured length {need - hlen})", n, self._done + pos)
                     break

@@ -27,6 +27,9 @@ _IPV6_EXT = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, dest opts, mobili
 _IPV6_FRAG, _IPV6_AH = 44, 51
 _TCP = struct.Struct("!HHIIH").unpack_from
 _SEQ_ACK = struct.Struct("!II").unpack_from
+# frames per decode_pcap() call: whether pure ACKs are wanted (a hole waits in the TCP layer,
+# which sees the segments only after the call) is then at most this many frames old
+WALK_FRAMES = 256
 
 # One TCP segment, as a plain tuple (a NamedTuple costs 200 ns more per packet):
 # (src, dst, sport, dport, seq, ack, flags, payload); addresses are raw bytes (4 or 16).
@@ -142,9 +145,10 @@ class PacketDecoder:
     def decode_pcap(self, buf: bytes, pos: int, n: int, endian: str, hlen: int, unit: float, linktype: int, out: list[tuple[float, int, Segment]]) -> tuple[int, int, int]:
         """Decode the classic-pcap records that lie wholly in ``buf`` from ``pos`` on.
 
-        Appends (t, frame number, segment) of the kept frames to ``out``.  Returns the
-        position after the last whole record, the frame count so far (``n`` before)
-        and the position of the last whole record's header (-1: none).
+        Appends (t, frame number, segment) of the kept frames to ``out``, at most
+        ``WALK_FRAMES`` frames per call.  Returns the position after the last record
+        read, the frame count so far (``n`` before) and the position of the last
+        record's header (-1: none).
         Reading and filtering share one loop because they run per frame and most
         frames of a big capture are dropped (another worker's, pure ACKs): one
         ``struct`` call reads a record's header together with the bytes the filters
@@ -153,11 +157,11 @@ class PacketDecoder:
         """
         decode, keep = self.decode, out.append
         header, quick_fields, (mask12, ipv4, mask20, tcp) = _pcap_structs(endian)
-        size, last, foreign, acks_skipped = len(buf), -1, 0, 0
+        size, last, foreign, acks_skipped, stop = len(buf), -1, 0, 0, n + WALK_FRAMES
         k, workers, acks = self._k, self._workers, self._acks_wanted
         owners = _owners(workers)
         quick = linktype == 1 and hlen == 16 and self._ports is None and (workers > 1 or acks is not None)
-        while pos + hlen <= size:
+        while pos + hlen <= size and n < stop:
             if quick and pos + 64 <= size:
                 sec, frac, caplen, _, w12, t1, t2, w20, p1, p2, p3, p4, off, fl = quick_fields(buf, pos)
                 # Ethernet, IPv4 without options, TCP, not a fragment, data offset >= 5: decode()'s fast path
