@@ -233,6 +233,34 @@ def test_segments_read_in_the_reading_loop_match_decoding_each_frame(capture: Pa
     assert _segments(capture, PacketDecoder(acks_wanted=[])) == [item for item in every if item not in pure_acks]
 
 
+@pytest.mark.parametrize("options", [{}, {"nano": True}, {"endianness": ">"}, {"nano": True, "endianness": ">"}], ids=["us", "ns", "big-endian", "ns-big-endian"])
+def test_segments_read_in_the_reading_loop_in_every_pcap_variant(tmp_path: Path, options: dict) -> None:
+    """Byte order and time unit of the file change what ``decode_pcap`` unpacks; the result must not change."""
+    packets = [Ether() / p for port in range(40000, 40012) for p in exchange(IP, "10.0.0.1", "10.0.0.2", cport=port, t0=T0 + port)]
+    path = write_pcap(tmp_path / "v.pcap", packets, 1, **options)
+    with FrameReader(path) as reader:
+        every = [(t, n, seg) for t, n, lt, d in reader if (seg := PacketDecoder().decode(lt, d)) is not None]
+    assert len(every) == len(packets)
+    assert _segments(path, PacketDecoder(acks_wanted=[True])) == every
+    shares = [_segments(path, PacketDecoder(share=(k, 2), acks_wanted=[True])) for k in range(2)]
+    assert sorted(shares[0] + shares[1]) == sorted(every) and all(shares)
+    assert len(_segments(path, PacketDecoder(acks_wanted=[]))) == len(every) - 12 * 2  # each connection's two pure ACKs
+    counting = _CountingDecoder(share=(1, 2), acks_wanted=[])
+    assert _segments(path, counting) and counting.calls == 0, "every frame has the fast-path shape: none needs decode()"
+
+
+class _CountingDecoder(PacketDecoder):
+    __slots__ = ("calls",)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.calls = 0
+
+    def decode(self, linktype: int, frame: bytes) -> Segment | None:
+        self.calls += 1
+        return super().decode(linktype, frame)
+
+
 def _tshark(capture: Path, *args: str) -> list[str]:
     out = subprocess.run(["tshark", "-r", str(capture), *args], capture_output=True, text=True, timeout=120, check=True)
     return out.stdout.split()
