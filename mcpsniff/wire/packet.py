@@ -83,7 +83,8 @@ class PacketDecoder:
     """Decodes frames of any supported link type; counts what it had to skip.
 
     ``decode()`` returns None for anything that is not a readable TCP segment, or
-    that a filter drops.  The counters say why, so the pipeline can report it.
+    that a filter drops.  The counters say why a frame could not be read (and how
+    many pure ACKs were dropped), so the pipeline can report it.
     The filters are applied before a segment is built, because on a big capture most
     frames are dropped by one of them:
 
@@ -95,15 +96,13 @@ class PacketDecoder:
       dropped and counted in ``pure_acks``.
     """
 
-    __slots__ = ("fragments", "malformed", "non_tcp", "unsupported_links", "other_ports", "foreign", "pure_acks", "_ports", "_k", "_workers", "_acks_wanted", "_filtering")
+    __slots__ = ("fragments", "malformed", "non_tcp", "unsupported_links", "pure_acks", "_ports", "_k", "_workers", "_acks_wanted", "_filtering")
 
     def __init__(self, ports: frozenset[int] | None = None, share: tuple[int, int] | None = None, acks_wanted: Sized | None = None) -> None:
         self.fragments = 0  # non-first IP fragments (no TCP header in them)
         self.malformed = 0  # frames too short or with impossible header lengths
         self.non_tcp = 0  # ARP, UDP, ICMP, ...
         self.unsupported_links: dict[int, int] = {}  # link type -> frames
-        self.other_ports = 0  # dropped by ``ports``
-        self.foreign = 0  # another worker's connections
         self.pure_acks = 0  # dropped while ``acks_wanted`` was empty
         self._ports = ports
         self._k, self._workers = share if share is not None else (0, 1)
@@ -131,11 +130,9 @@ class PacketDecoder:
         """Do the filters keep this segment?"""
         ports = self._ports
         if ports is not None and sport not in ports and dport not in ports:
-            self.other_ports += 1
             return False
         workers = self._workers
         if workers > 1 and owner(sport, dport, workers) != self._k:
-            self.foreign += 1
             return False
         if size <= 0 and not flags & 7 and self._acks_wanted is not None and not self._acks_wanted:
             self.pure_acks += 1
@@ -157,7 +154,7 @@ class PacketDecoder:
         """
         decode, keep = self.decode, out.append
         header, quick_fields, (mask12, ipv4, mask20, tcp) = _pcap_structs(endian)
-        size, last, foreign, acks_skipped, stop = len(buf), -1, 0, 0, n + WALK_FRAMES
+        size, last, acks_skipped, stop = len(buf), -1, 0, n + WALK_FRAMES
         k, workers, acks = self._k, self._workers, self._acks_wanted
         owners = _owners(workers)
         quick = linktype == 1 and hlen == 16 and self._ports is None and (workers > 1 or acks is not None)
@@ -177,7 +174,6 @@ class PacketDecoder:
             n += 1
             if plain:
                 if workers > 1 and owners[p2 + p4] != k:  # owner()
-                    foreign += 1
                     continue
                 total, doff = t1 << 8 | t2, (off >> 4) * 4
                 if acks is not None and not acks and not fl & 7 and 0 < total <= 20 + doff:
@@ -190,7 +186,6 @@ class PacketDecoder:
             seg = decode(linktype, buf[start:end])
             if seg is not None:
                 keep((sec + frac * unit, n, seg))
-        self.foreign += foreign
         self.pure_acks += acks_skipped
         return pos, n, last
 
