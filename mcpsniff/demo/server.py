@@ -6,7 +6,13 @@ SIGTERM or Ctrl-C, and prints ``ready <port> <boot>`` on stdout once it accepts
 connections (the orchestrator waits for that line instead of probing the port,
 which would add connections to the capture).  Every start has a new ``boot`` id
 and no sessions, so a restart makes every old session id unknown (404), as with
-any real server process.
+any real server process.  ``--stateless`` serves the same namespaces with the
+SDK's ``stateless_http=True`` (no session ids at all).
+
+Tools of every namespace: ``ping`` (namespace and boot id), ``work(steps)`` (log and
+progress notifications on the call's SSE stream), ``hang`` (never answers: it
+sleeps ``HANG_SECONDS``, the SDK sends ``: ping`` SSE comments meanwhile), and a
+few canned namespace-specific ones.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from starlette.routing import Mount
 from . import NAMESPACES
 
 HOST = "127.0.0.1"
+HANG_SECONDS = 600.0  # the ``hang`` tool's bound: far longer than any demo run
 
 # A few namespace-specific tools (name -> canned answer), on top of ping and work.
 _EXTRA_TOOLS: dict[str, dict[str, str]] = {
@@ -37,9 +44,9 @@ _EXTRA_TOOLS: dict[str, dict[str, str]] = {
 }
 
 
-def namespace_server(ns: str, boot: str) -> FastMCP:
-    """One stateful MCP server (the SDK's session manager keeps a session per client)."""
-    srv = FastMCP(f"demo-{ns}", host=HOST, stateless_http=False, log_level="WARNING")
+def namespace_server(ns: str, boot: str, stateless: bool = False) -> FastMCP:
+    """One MCP server; stateful unless ``stateless`` (the SDK's session manager keeps a session per client)."""
+    srv = FastMCP(f"demo-{ns}", host=HOST, stateless_http=stateless, log_level="WARNING")
 
     @srv.tool()
     async def ping() -> str:
@@ -56,6 +63,12 @@ def namespace_server(ns: str, boot: str) -> FastMCP:
             await asyncio.sleep(0.01)
         return f"{ns} did {steps} steps"
 
+    @srv.tool()
+    async def hang() -> str:
+        """Never answer (bounded: sleeps HANG_SECONDS); the call's SSE stream only carries pings."""
+        await asyncio.sleep(HANG_SECONDS)
+        return f"{ns} hang ended after {HANG_SECONDS:g} s"
+
     for name, answer in _EXTRA_TOOLS.get(ns, {}).items():
         srv.add_tool(_canned(answer), name=name, description=f"{ns}: {name.replace('_', ' ')}")
     return srv
@@ -68,13 +81,13 @@ def _canned(answer: str) -> Callable[[], Awaitable[str]]:
     return tool
 
 
-def build_app(namespaces: tuple[str, ...] = NAMESPACES, boot: str = "") -> Starlette:
+def build_app(namespaces: tuple[str, ...] = NAMESPACES, boot: str = "", stateless: bool = False) -> Starlette:
     """All namespaces mounted at ``/<ns>`` (endpoint ``/<ns>/mcp``) on one Starlette app.
 
     Starlette does not run the lifespans of mounted apps, so the parent's lifespan
     runs every namespace's session manager.
     """
-    return mount_servers({ns: namespace_server(ns, boot) for ns in namespaces})
+    return mount_servers({ns: namespace_server(ns, boot, stateless) for ns in namespaces})
 
 
 def mount_servers(servers: dict[str, FastMCP]) -> Starlette:
@@ -91,7 +104,7 @@ def mount_servers(servers: dict[str, FastMCP]) -> Starlette:
     return Starlette(routes=mounts, lifespan=lifespan)
 
 
-async def serve(port: int, namespaces: tuple[str, ...] = NAMESPACES, start_at: float | None = None) -> None:
+async def serve(port: int, namespaces: tuple[str, ...] = NAMESPACES, start_at: float | None = None, stateless: bool = False) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn's handlers); say ``ready`` once listening.
 
     ``start_at`` (epoch seconds): import and build everything now, listen only then.
@@ -99,7 +112,7 @@ async def serve(port: int, namespaces: tuple[str, ...] = NAMESPACES, start_at: f
     so the downtime is what it asked for, not that plus Python's start-up time.
     """
     boot = secrets.token_hex(4)
-    app = build_app(namespaces, boot)
+    app = build_app(namespaces, boot, stateless)
     if start_at is not None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
     config = uvicorn.Config(
@@ -125,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ns", action="append", default=[], help="namespace (repeatable; default: all four)")
     parser.add_argument("--start-at", type=float, metavar="EPOCH", help="start listening at this time (prepared before)")
+    parser.add_argument("--stateless", action="store_true", help="stateless_http=True: no session ids, every request stands alone")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, tuple(args.ns) or NAMESPACES, args.start_at))
+    asyncio.run(serve(args.port, tuple(args.ns) or NAMESPACES, args.start_at, args.stateless))
 
 
 if __name__ == "__main__":
