@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import json
+import logging
 import signal
 import sys
 import time
@@ -43,6 +45,7 @@ class Policy:
     forever: bool = False  # after the schedule, keep retrying with the last delay
     reinitialize: bool = True  # False: resume the old session id, never send initialize
     relist: bool = True  # call tools/list in every new session (False: keep the old catalogue)
+    calls: bool = True  # False: connect, list the tools once, then no tool calls at all (idle)
     description: str = ""
 
 
@@ -53,6 +56,7 @@ POLICIES: dict[str, Policy] = {
         Policy("stale", (1,), forever=True, reinitialize=False, description="keeps resuming the old session id without initialize (404 loop)"),
         Policy("give-up", (1, 1), description="two tries 1 s apart, then gives up (while the server is still down)"),
         Policy("no-relist", (1, 2, 4, 8, 16), relist=False, description="re-initializes but never calls tools/list again (dead catalogue)"),
+        Policy("idle", (), calls=False, description="connects and lists its tools once, then makes no calls: only the SDK's own GET-stream retries run"),
     )
 }
 
@@ -67,6 +71,40 @@ class EventLog:
         line = {"t": round(time.time(), 6), "ns": ns, "event": event, "detail": detail}
         self._stream.write(json.dumps(line, default=str) + "\n")
         self._stream.flush()
+
+
+class SdkLogBridge(logging.Handler):
+    """The SDK transport's own GET-stream log records as ``sdk_log`` events of the namespace.
+
+    The Python SDK retries its GET stream silently (``GET stream error: ...``,
+    ``GET stream disconnected, reconnecting in 1000ms...``, ``... max reconnection
+    attempts (2) exceeded``, all at DEBUG/INFO); this makes them part of the client's
+    own log, like the TypeScript host's ``sdk_error`` lines.  The namespace comes from
+    the asyncio task that logged (every namespace runs in its own task group).
+    """
+
+    PREFIX = "GET stream"
+
+    def __init__(self, log: EventLog) -> None:
+        super().__init__(logging.DEBUG)
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(self.PREFIX):
+            return
+        ns = _CURRENT_NS.get()
+        self._log(ns or "*", "sdk_log", level=record.levelname.lower(), message=message, gen=_CURRENT_GEN.get())
+
+    @classmethod
+    def install(cls, log: EventLog) -> None:
+        logger = logging.getLogger("mcp.client.streamable_http")
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(cls(log))
+
+
+_CURRENT_NS: contextvars.ContextVar[str | None] = contextvars.ContextVar("mcpsniff_demo_ns", default=None)
+_CURRENT_GEN: contextvars.ContextVar[int | None] = contextvars.ContextVar("mcpsniff_demo_gen", default=None)
 
 
 @dataclass
@@ -87,6 +125,8 @@ class NamespaceState:
 
     def summary(self) -> dict[str, Any]:
         state = "gave-up" if self.gave_up else ("bound" if self.last_ok_gen == self.gen and self.gen else "failing")
+        if not self.policy.calls and not self.gave_up:
+            state = "idle"  # no calls: nothing the client itself saw says bound or not
         return {
             "state": state,
             "policy": self.policy.name,
@@ -136,8 +176,10 @@ async def _ignore_progress(progress: float, total: float | None, message: str | 
 async def run_namespace(url: str, state: NamespaceState, log: EventLog, interval: float = CALL_INTERVAL) -> None:
     """Connect, call tools forever, reconnect per policy; returns only when the policy gives up."""
     ns, policy = state.ns, state.policy
+    _CURRENT_NS.set(ns)
     while True:
         state.gen += 1
+        _CURRENT_GEN.set(state.gen)
         resume = None if policy.reinitialize or state.session_id is None else (state.session_id, state.protocol_version)
         log(ns, "connecting", gen=state.gen, resume_session_id=resume[0] if resume else None)
         established = False
@@ -155,6 +197,8 @@ async def run_namespace(url: str, state: NamespaceState, log: EventLog, interval
                 else:
                     log(ns, "connected", gen=state.gen, session_id=state.session_id, resumed=True)
                 established = True
+                if not policy.calls:
+                    await asyncio.Event().wait()  # idle: nothing more from the host, ever
                 n = 0
                 while True:
                     n += 1
@@ -233,7 +277,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     policies = parse_policies(args.policy)
     with open(args.log, "a", encoding="utf-8") if args.log else contextlib.nullcontext(sys.stdout) as out:
-        asyncio.run(_main(args.base, policies, EventLog(out), args.interval))
+        log = EventLog(out)
+        SdkLogBridge.install(log)
+        asyncio.run(_main(args.base, policies, log, args.interval))
 
 
 async def _main(base: str, policies: dict[str, Policy], log: EventLog, interval: float) -> None:
