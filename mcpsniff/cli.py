@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .demo.run import SCENARIOS as DEMO_SCENARIOS  # stdlib only: the scenario names for --scenario
 from .errors import MCPSniffError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -163,39 +164,51 @@ def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: f
 
 
 @main.command()
-@click.option("--scenario", type=click.Choice(["healthy", "stale-session", "retries-exhausted", "no-relist", "mixed"]), default="stale-session", show_default=True, help="Which client bugs to play.")
+@click.option("--scenario", type=click.Choice(list(DEMO_SCENARIOS)), default="stale-session", show_default=True, help="Which client bugs to play.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), help="Output folder  [default: captures/demo-<time>/]")
-@click.option("--down-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="How long the server stays down.")
-@click.option("--settle-seconds", type=click.FloatRange(min=1), help="How long to record after the server is back  [default: 25; 40 for retries-exhausted and mixed, whose give-up needs 35 s of silence]")
+@click.option("--mode", type=click.Choice(["proxied", "direct"]), help="proxied: clients -> mitmdump -> server, scapy capture of both hops + run.jsonl; direct: clients -> server, tcpdump capture.pcap (like a user's capture)  [default: the scenario's, proxied]")
+@click.option("--down-seconds", type=click.FloatRange(min=0), help="How long the server stays down  [default: the scenario's: 5; 40 for ts-backoff-exhausted]")
+@click.option("--settle-seconds", type=click.FloatRange(min=1), help="How long to record after the server is back  [default: 25; 40 for retries-exhausted and mixed, whose give-up needs 35 s of silence; 35 for ts-hang]")
 @click.option("--warmup-seconds", type=click.FloatRange(min=0), default=4.0, show_default=True, help="Normal traffic before the restart.")
 @click.option("--call-interval", type=click.FloatRange(min=0.1), default=0.7, show_default=True, help="Seconds between each client's tool calls.")
 @click.option("--iface", default="lo", show_default=True, help="Interface for the live capture.")
 @click.option("--html/--no-html", default=True, show_default=True, help="Also write report.html.")
 @friendly_errors
-def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds: float | None, warmup_seconds: float, call_interval: float, iface: str, html: bool) -> None:
-    """Restart a real MCP server under real SDK clients, capture it two ways, diagnose it.
+def demo(scenario: str, output: Path | None, mode: str | None, down_seconds: float | None, settle_seconds: float | None, warmup_seconds: float, call_interval: float, iface: str, html: bool) -> None:
+    """Restart a real MCP server under real SDK clients, capture it, diagnose it.
 
     Starts on 127.0.0.1 a server with four namespaces (tasks, dev-agents, sprint,
     ci-infra; official MCP SDK, uvicorn), the mitmproxy addon in front of it, a live
     capture of both hops, and one SDK client per namespace. Restarts the server
     (about 5 s down), waits for the clients' reconnect schedules to play out, then
-    writes capture.pcapng, run.jsonl, report.txt, report.html and summary.json and
-    prints the verdicts. Takes about a minute; every process is stopped at the end
-    or on Ctrl-C.
+    writes capture.pcapng, run.jsonl, clients.jsonl, truth.json, report.txt,
+    report.html and summary.json and prints the verdicts. With --mode direct the
+    clients talk straight to the server and tcpdump writes capture.pcap instead.
+    Takes about a minute; every process is stopped at the end or on Ctrl-C.
 
     \b
-    Scenarios:
+    Scenarios (Python SDK clients):
       stale-session      sprint resumes its old session id forever (404 loop)
       retries-exhausted  sprint retries twice while the server is down, gives up
       no-relist          sprint re-initializes but never lists its tools again
       mixed              three of the bugs at once
       healthy            every namespace rebinds
+      py-idle-get        sprint makes no calls: only the SDK's GET stream retry
+    Scenarios (TypeScript SDK host, needs node and npm; installs its modules once):
+      ts-healthy         every namespace rebinds (Claude-Code-like backoff)
+      ts-one-stale       sprint resumes its old session id forever (404 loop)
+      ts-idle-get        sprint makes no calls: the SDK's 2 GET retries fall in the downtime
+      ts-hang            sprint rebinds, then a tool call that never answers
+      ts-reinit-once     sprint re-initializes once while the server is down, gives up
+      ts-backoff-exhausted  server down 40 s: every namespace's 1..16 s backoff ends first
+      ts-stateless       stateless server (no session ids), every namespace cc
 
     \b
     Examples:
       mcpsniff demo
       mcpsniff demo --scenario retries-exhausted -o /tmp/demo1
       mcpsniff demo --scenario healthy --down-seconds 2 --settle-seconds 15
+      mcpsniff demo --scenario ts-idle-get --mode direct -o /tmp/idle
 
     Exit code: 0 the verdicts are what the scenario's clients really did (a stalled
     namespace included), 1 they are not, 2 setup error.
@@ -208,7 +221,7 @@ def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds
     try:
         run = record(DemoOptions(
             scenario=scenario, output=output, down_seconds=down_seconds, settle_seconds=settle_seconds,
-            warmup_seconds=warmup_seconds, call_interval=call_interval, iface=iface,
+            warmup_seconds=warmup_seconds, call_interval=call_interval, iface=iface, mode=mode,
         ), say)
         say("analyzing the capture")
         analysis, summary = analyze_run(run, html=html)
@@ -219,7 +232,8 @@ def demo(scenario: str, output: Path | None, down_seconds: float, settle_seconds
     click.echo(f"\nDemo '{summary['scenario']}' verdicts ({summary['views'][summary['report_view']]}):")
     click.echo("\n".join(verdict_lines(summary)))
     if not summary["agree"]:
-        click.echo("note: the two pcap hops, run.jsonl and the clients' own log do not all agree (see summary.json)")
+        views = ", ".join(k for k in summary["views"] if k != "client")
+        click.echo(f"note: the views ({views}) and the clients' own log do not all agree (see summary.json)")
     click.echo(f"\nFiles in {run.output}/: " + ", ".join(summary["files"].values()) + ", summary.json")
     if not summary["as_expected"]:
         click.echo("mcpsniff: the verdicts differ from what the scenario's clients did (see summary.json)", err=True)
