@@ -11,6 +11,9 @@ Example (every key optional)::
       give_up_after: 35        # s of silence after a failed attempt => stalled
       storm_min_reopens: 5     # clean GET reopens at a fixed interval => reconnect-storm
       rebind_within: 60        # s after the server came back (used by `check --within`)
+      hung_after: 10           # s unanswered while the server answers others => hung-request
+      schedule_margin: 1       # s of nothing after the last step of a known finite schedule => gave up
+      sibling_margin: 10       # s a namespace may lag behind siblings of the same client that rebound
     redact:
       headers: [x-api-key]     # extra header names to redact (Authorization, Cookie, ... always are)
       patterns: ["sk-[A-Za-z0-9]{8,}"]  # regexes replaced in bodies, URLs and SSE data
@@ -19,8 +22,9 @@ Example (every key optional)::
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,9 @@ class Thresholds:
     give_up_after: float = 35.0
     storm_min_reopens: int = 5
     rebind_within: float = 60.0
+    hung_after: float = 10.0  # a request unanswered this long while the server answered others is hung
+    schedule_margin: float = 1.0  # nothing this long after the last step of a finite schedule: it gave up
+    sibling_margin: float = 10.0  # least lag behind the same client's rebound namespaces that means a stall
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,22 @@ def _rules(items: Any) -> tuple[NamespaceRule, ...]:
     return tuple(rules)
 
 
+def _thresholds(th: dict[str, Any]) -> Thresholds:
+    """Every key a known threshold, every value a finite number >= 0 (an integer where one is meant)."""
+    defaults = Thresholds()
+    names = {f.name: type(getattr(defaults, f.name)) for f in fields(Thresholds)}
+    unknown = sorted(str(k) for k in th if k not in names)
+    if unknown:
+        raise ConfigError(f"thresholds: unknown key(s) {', '.join(unknown)} (valid: {', '.join(names)})")
+    values: dict[str, Any] = {}
+    for key, value in th.items():
+        kind = names[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (kind is int and not float(value).is_integer()):
+            raise ConfigError(f"thresholds.{key}: expected {'a whole number' if kind is int else 'a number of seconds'} >= 0, got {value!r}")
+        values[key] = kind(value)
+    return Thresholds(**values)
+
+
 def parse_config(data: Any) -> Config:
     """Validate a loaded YAML document; raises ConfigError naming the bad key."""
     data = _mapping(data, "config")
@@ -102,15 +125,7 @@ def parse_config(data: Any) -> Config:
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}")
     th = _mapping(data.get("thresholds"), "thresholds")
-    defaults = Thresholds()
-    try:
-        thresholds = Thresholds(
-            give_up_after=float(th.get("give_up_after", defaults.give_up_after)),
-            storm_min_reopens=int(th.get("storm_min_reopens", defaults.storm_min_reopens)),
-            rebind_within=float(th.get("rebind_within", defaults.rebind_within)),
-        )
-    except (TypeError, ValueError):
-        raise ConfigError("thresholds: values must be numbers") from None
+    thresholds = _thresholds(th)
     red = _mapping(data.get("redact"), "redact")
     headers = red.get("headers") or []
     patterns = red.get("patterns") or []

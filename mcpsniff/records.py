@@ -39,6 +39,8 @@ GAP = "gap"  # bytes were lost in the capture; the rest of the exchange is unkno
 ERROR = "error"  # the bytes could not be parsed (see a CaptureWarning record)
 OUTCOMES = (COMPLETE, RESET, CLOSED, OPEN_AT_END, REFUSED, GAP, ERROR)
 
+SSE_COMMENT = ":comment"  # SseEvent.event of a comment line (a keep-alive such as ": ping"); data holds its text
+
 # ConnEvent.event values
 CONN_EVENTS = ("opened", "refused", "reset", "closed", "open-at-end", "gap")
 

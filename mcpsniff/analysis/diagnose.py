@@ -1,260 +1,55 @@
 """Per-namespace verdicts: rebound / stalled / not-affected / unknown, and why.
 
-The stall signatures of mcp-wire.md are a table of small rule functions; the first
-that matches a namespace that did not rebind names the signature and the stall
-point (the request after which the expected next step never came).
+In four passes over the namespaces:
+
+1. each namespace gets its context: the restart it is judged against, when its own
+   trouble began, its client (analysis/clients.py) and that client's known behaviour;
+2. the refused connections of each restart are attributed to namespaces by fitting
+   their known retry schedules (analysis/attempts.py);
+3. what the wire proves is decided: a new session that works (``rebound``), the old
+   one still accepted (a stateless server), or a signature rule (rules.py) whose hit
+   is definitive; the rest is decided by inference.py (schedule exhausted, siblings
+   alive, a hung request, silence), each verdict saying its ``basis``;
+4. every stalled namespace is compared with the siblings that rebound (siblings.py)
+   and matched against known public reports (knownbugs.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable
 
 from .. import records as R
 from ..config import Config
+from . import inference
+from .attempts import Fit, Plan, Refusal, attribute
+from .clients import behaviour
+from .context import Context, activity, call_period, cut_by_downtime, failed, is_call
+from .knownbugs import known_reports
 from .lifecycle import SETUP_METHODS, LifecycleBuilder, answered, connection_summary
 from .model import (
+    HUNG,
+    INFERRED,
     NOT_AFFECTED,
+    PROVEN,
     REBOUND,
+    SCHEDULE_EXHAUSTED,
+    SIBLINGS_ALIVE,
+    SILENCE,
     STALLED,
     UNKNOWN,
     Analysis,
+    Attempt,
     Diagnosis,
     Exchange,
     Generation,
     NamespaceLifecycle,
     RestartWindow,
-    StallPoint,
 )
+from .rules import RULES, Hit, attempt_times, fit_attempts, result_text, rule_call_lost_after_rebind, rule_gave_up_while_down, stall_point
 from .schedules import attempt_gaps, match_schedule
-from .texts import ADVICE, EXPLANATION
-
-NON_RETRIED = {401, 403, 404, 405}
-
-
-@dataclass
-class Context:
-    """What the rules look at for one namespace."""
-
-    ns: NamespaceLifecycle
-    window: RestartWindow | None
-    trouble_t: float  # when this namespace's trouble began
-    t0: float
-    t_end: float  # end of the capture
-    last_refusal: float | None  # last refused connection of the window (unattributed attempts)
-    old_sids: set[str]  # session ids minted before the trouble
-    after: list[Exchange]  # the namespace's exchanges from the trouble on (until the next restart)
-    horizon: float  # when the next restart began (inf: none)
-    patience: float  # thresholds.give_up_after: how long a silent client may still be retrying
-
-    @property
-    def t_back(self) -> float | None:
-        return self.window.t_back if self.window else None
-
-    def new_generations(self) -> list[Generation]:
-        return [g for g in self.ns.generations if g.t_start >= self.trouble_t and g.session_id not in self.old_sids]
-
-    def in_flight(self, ex: Exchange) -> bool:
-        """Still waiting for its answer when the capture ended, and not for long: no failure yet."""
-        return ex.outcome == R.OPEN_AT_END and self.t_end - ex.t < self.patience
-
-    def gen_exchanges(self, gen: Generation) -> list[Exchange]:
-        return [ex for ex in self.ns.exchanges if ex.generation == gen.index and ex.t < self.horizon]
-
-
-@dataclass
-class Hit:
-    signature: str
-    stall: Exchange | None
-    definitive: bool  # the wire proves the stall; otherwise only silence long enough does
-    evidence: list[str]
-
-
-Rule = Callable[[Context], Hit | None]
-
-
-def failed(ex: Exchange) -> bool:
-    return bool(ex.error) or (ex.status is not None and ex.status >= 400) or not answered(ex)
-
-
-def result_text(ex: Exchange) -> str:
-    """How an exchange ended, as the stall point shows it."""
-    if ex.outcome == R.REFUSED:
-        return "refused"
-    if ex.status is None:
-        return {"reset": "reset, no response", "closed": "closed, no response", "open-at-end": "no response"}.get(ex.outcome, ex.outcome or "no response")
-    text = str(ex.status)
-    if ex.error and ex.error not in (f"http-{ex.status}",):
-        text += f" {ex.error}"
-    if ex.method == "GET" and ex.status == 200 and ex.outcome in ("closed", "reset"):
-        text += f", stream {ex.outcome}"
-    elif not answered(ex):
-        text += ", no JSON-RPC response"
-    return text
-
-
-def stall_point(ex: Exchange) -> StallPoint:
-    return StallPoint(
-        t=ex.t,
-        xid=ex.xid,
-        conn=ex.conn,
-        frame=ex.frame,
-        method=ex.method,
-        target=ex.target,
-        rpc_method=",".join(ex.rpc_methods),
-        result=result_text(ex),
-    )
-
-
-def _rel(ctx: Context, t: float) -> str:
-    return f"+{t - ctx.t0:.2f}s"
-
-
-# -- the rules, most specific first ----------------------------------------------
-
-
-def rule_get_conflict(ctx: Context) -> Hit | None:
-    conflicts = [ex for ex in ctx.after if ex.method == "GET" and ex.status == 409]
-    if not conflicts:
-        return None
-    last = conflicts[-1]
-    later_ok = [ex for ex in ctx.after if ex.method == "GET" and ex.status == 200 and ex.t > last.t]
-    if later_ok:
-        return None
-    return Hit("get-conflict", last, False, [f"{len(conflicts)} GET stream reconnect(s) answered 409 Conflict; last at {_rel(ctx, last.t)}"])
-
-
-def rule_reinit_with_stale_header(ctx: Context) -> Hit | None:
-    bad = [ex for ex in ctx.after if "initialize" in ex.rpc_methods and ex.session_id and failed(ex) and ex.status is not None]
-    if not bad:
-        return None
-    return Hit("reinit-with-stale-header", bad[-1], len(bad) >= 2, [f"{len(bad)} initialize request(s) carried the old session id {bad[-1].session_id} and were rejected ({result_text(bad[-1])})"])
-
-
-def rule_phantom_session(ctx: Context) -> Hit | None:
-    created = {g.session_id for g in ctx.ns.generations}
-    for ex in ctx.after:
-        sid = ex.new_session_id
-        if sid and ex.status is not None and ex.status >= 400 and sid not in created:
-            users = [u for u in ctx.after if u.session_id == sid and u.t > ex.t]
-            if users:
-                return Hit("phantom-session", ex, True, [f"session id {sid} came on a {ex.status} response and was used by {len(users)} later request(s) without initialize"])
-    return None
-
-
-def _stale_failure(ctx: Context, ex: Exchange) -> bool:
-    if ex.session_id not in ctx.old_sids or ex.outcome == R.REFUSED:
-        return False
-    if ex.error == "session-not-found" or ex.status in (400, 404):
-        return True
-    return ex.status == 503 and ctx.t_back is not None and ex.t >= ctx.t_back
-
-
-def rule_stale_session(ctx: Context) -> Hit | None:
-    if any("initialize" in ex.rpc_methods and not ex.session_id for ex in ctx.after):
-        return None  # it did try to start over; other rules judge how that went
-    stale = [ex for ex in ctx.after if _stale_failure(ctx, ex)]
-    if len(stale) >= 2:
-        return Hit("stale-session-loop", stale[0], True, [f"{len(stale)} requests kept the old session id {stale[0].session_id} and were rejected ({result_text(stale[0])}), first at {_rel(ctx, stale[0].t)}, last at {_rel(ctx, stale[-1].t)}; no initialize followed"])
-    resumed = [ex for ex in ctx.after if ex.session_id in ctx.old_sids and ex.status is not None and ex.outcome != R.REFUSED and (ctx.t_back is None or ex.t >= ctx.t_back)]
-    if resumed and stale:
-        return Hit("resume-without-initialize", resumed[0], False, [f"after the restart the first request ({resumed[0].label}) resumed the old session id {resumed[0].session_id} ({result_text(resumed[0])}); no initialize followed"])
-    return None
-
-
-def rule_initialized_missing(ctx: Context) -> Hit | None:
-    for gen in ctx.new_generations():
-        exs = ctx.gen_exchanges(gen)
-        init = next((ex for ex in exs if ex.xid == gen.initialize_xid), None)
-        notified = next((ex for ex in exs if ex.xid == gen.initialized_xid), None)
-        others = [ex for ex in exs if ex.method == "POST" and not SETUP_METHODS.intersection(ex.rpc_methods)]
-        if notified is None:
-            return Hit("initialized-missing", init, bool(others), [f"session {gen.session_id} was initialized at {_rel(ctx, gen.t_start)} but notifications/initialized was never sent"])
-        if notified.status not in (200, 202):
-            return Hit("initialized-missing", notified, bool(others), [f"notifications/initialized in session {gen.session_id} was answered {result_text(notified)}, not 202"])
-        early = [ex for ex in others if ex.t < notified.t]
-        if early:
-            return Hit("initialized-missing", init, True, [f"{len(early)} request(s) were sent before notifications/initialized in session {gen.session_id}"])
-    return None
-
-
-def rule_tools_never_relisted(ctx: Context) -> Hit | None:
-    for gen in ctx.new_generations():
-        if gen.tools_list_xid is None and gen.initialized_xid is not None:
-            exs = ctx.gen_exchanges(gen)
-            notified = next(ex for ex in exs if ex.xid == gen.initialized_xid)
-            calls = [ex for ex in exs if ex.method == "POST" and ex.t > notified.t and not SETUP_METHODS.intersection(ex.rpc_methods)]
-            return Hit("tools-never-relisted", notified, bool(calls), [f"session {gen.session_id} was established at {_rel(ctx, gen.t_start)} but tools/list was never sent in it" + (f"; {len(calls)} other request(s) were" if calls else "")])
-    return None
-
-
-def rule_unanswered_last(ctx: Context) -> Hit | None:
-    posts = [ex for ex in ctx.after if ex.method == "POST" and ex.outcome != R.REFUSED]
-    if not posts or answered(posts[-1]) or posts[-1].rpc_ids == []:
-        return None
-    last = posts[-1]
-    reused = not last.xid.endswith(".1")  # xids number the exchanges of a connection: c7.1, c7.2, ...
-    if last.status is None and last.outcome in (R.RESET, R.CLOSED) and reused:
-        return Hit("dead-pooled-socket", last, False, [f"{last.label} was written on reused keep-alive connection {last.conn}, which the server had already closed: {result_text(last)}"])
-    return Hit("hung-request", last, False, [f"{last.label} at {_rel(ctx, last.t)} never got its response ({result_text(last)})"])
-
-
-def rule_non_retried_status(ctx: Context) -> Hit | None:
-    attempts = [ex for ex in ctx.after if ex.outcome != R.REFUSED]
-    if not attempts:
-        return None
-    last = attempts[-1]
-    if last.status in NON_RETRIED and last.error != "session-not-found":
-        return Hit("non-retried-status", last, False, [f"{last.label} got {result_text(last)} at {_rel(ctx, last.t)} and was never retried"])
-    return None
-
-
-def cut_by_downtime(ctx: Context) -> Exchange | None:
-    """The namespace's exchange that the server's going down cut off (its GET stream, usually)."""
-    cut = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t and ex.outcome in (R.CLOSED, R.RESET) and (ex.t_end or ex.t) >= ctx.trouble_t - 1.0]
-    return max(cut, key=lambda ex: (ex.method == "GET", ex.t_end or ex.t), default=None)
-
-
-def attempt_times(ctx: Context) -> list[float]:
-    """When the namespace tried again: from the cut of its stream, then each failed attempt."""
-    cut = cut_by_downtime(ctx)
-    times = [ex.t for ex in ctx.after if failed(ex) or "initialize" in ex.rpc_methods]
-    return ([cut.t_end or cut.t] if cut is not None else []) + times
-
-
-def rule_gave_up_while_down(ctx: Context) -> Hit | None:
-    if ctx.window is None:
-        return None
-    back = ctx.t_back
-    if back is not None and any(ex.t >= back for ex in ctx.after):
-        return None
-    attempts = [ex for ex in ctx.after if failed(ex)]
-    stall = attempts[-1] if attempts else (cut_by_downtime(ctx) or (ctx.after or [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t] or [None])[-1])
-    gaps = attempt_gaps(attempt_times(ctx))
-    schedule = match_schedule(gaps)
-    where = "before the server came back" if back is not None else "and the server's return is not in the capture"
-    evidence = [f"{len(attempts)} attempt(s) of this namespace failed while the server was down, none after it came back" if attempts else "the namespace sent nothing after its traffic was cut"]
-    if not attempts and ctx.window.refused:
-        evidence.append(f"{ctx.window.refused} refused connection(s) during the downtime carry no request, so they cannot be tied to a namespace")
-    if schedule and attempts:
-        return Hit("backoff-gave-up", stall, False, evidence + [f"attempt gaps {', '.join(f'{g:.1f}s' for g in gaps)} match {schedule}; the schedule ended {where}"])
-    return Hit("retries-exhausted-while-down", stall, False, evidence)
-
-
-RULES: tuple[Rule, ...] = (
-    rule_get_conflict,
-    rule_reinit_with_stale_header,
-    rule_phantom_session,
-    rule_stale_session,
-    rule_initialized_missing,
-    rule_tools_never_relisted,
-    rule_unanswered_last,
-    rule_non_retried_status,
-    rule_gave_up_while_down,
-)
-
-
-# -- verdicts ---------------------------------------------------------------------
+from .siblings import divergence
+from .texts import ADVICE, EXPLANATION, NEXT_CAPTURE
 
 
 def _window_for(ns: NamespaceLifecycle, windows: list[RestartWindow]) -> tuple[RestartWindow | None, float]:
@@ -293,74 +88,185 @@ def _survived(ctx: Context) -> Exchange | None:
     return None
 
 
-def diagnose(ns: NamespaceLifecycle, windows: list[RestartWindow], builder: LifecycleBuilder, config: Config) -> Diagnosis:
-    t0 = builder.t0 or 0.0
-    window, horizon = _window_for(ns, windows)
-    t_end = min(builder.t_last, horizon)
-    if window is not None:
-        trouble_t = window.t_down
-    else:
-        failures = [ex for ex in ns.exchanges if failed(ex) and not (ex.method == "GET" and ex.status == 200)]
-        if not failures:
-            return Diagnosis(verdict=NOT_AFFECTED, evidence=["no restart and no failed exchange seen for this namespace"])
-        trouble_t = failures[0].t
-    old_sids = {g.session_id for g in ns.generations if g.t_start < trouble_t and g.session_id}
-    after = [ex for ex in ns.exchanges if trouble_t <= ex.t < horizon]
-    ctx = Context(ns, window, trouble_t, t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon, config.thresholds.give_up_after)
-    if window is not None and not old_sids and not [ex for ex in ns.exchanges if ex.t < trouble_t]:
-        return Diagnosis(verdict=NOT_AFFECTED, evidence=["the namespace first appears after the restart"])
-    diag = Diagnosis(verdict=UNKNOWN)
-    diag.evidence.extend(window.evidence if window else [f"first failed exchange at {_rel(ctx, trouble_t)}"])
-    _timing(ctx, diag)
-    gen = _rebind(ctx)
-    if gen is not None:
-        diag.verdict, diag.signature = REBOUND, "new-session"
-        diag.t_rebound = gen.first_ok_call_t or gen.t_last
-        diag.evidence.append(f"new session {gen.session_id} initialized at {_rel(ctx, gen.t_start)} with tools/list ({gen.tool_count if gen.tool_count is not None else '?'} tools)")
-        return diag
-    survivor = _survived(ctx)
-    if survivor is not None:
-        diag.verdict, diag.signature, diag.t_rebound = REBOUND, "session-survived", survivor.t
-        diag.evidence.append(f"the old session {survivor.session_id} was still accepted at {_rel(ctx, survivor.t)}")
-        return diag
-    if window is None and not after:
-        return Diagnosis(verdict=NOT_AFFECTED)
-    last_activity = max([ex.t for ex in after] + [ctx.last_refusal or 0.0, trouble_t])
-    silence = t_end - last_activity
-    for rule in RULES:
-        hit = rule(ctx)
-        if hit is None:
-            continue
-        diag.evidence.extend(hit.evidence)
-        if hit.definitive or silence >= config.thresholds.give_up_after:
-            diag.verdict, diag.signature = STALLED, hit.signature
-            diag.stall_point = stall_point(hit.stall) if hit.stall else None
-            diag.explanation = EXPLANATION.get(hit.signature, "")
-            diag.advice = ADVICE.get(hit.signature, "")
-            if not hit.definitive:
-                diag.evidence.append(f"nothing more from this namespace for {silence:.1f}s (longer than any known client retry schedule)")
+class Judge:
+    """Holds every namespace's context while the passes run."""
+
+    def __init__(self, builder: LifecycleBuilder, windows: list[RestartWindow], config: Config) -> None:
+        self.builder = builder
+        self.windows = windows
+        self.config = config
+        self.t0 = builder.t0 or 0.0
+        self.contexts: dict[str, Context] = {}
+        self.fits: dict[str, Fit] = {}
+        self.diags: dict[str, Diagnosis] = {}
+        self.hits: dict[str, Hit | None] = {}
+        answers: dict[str, list[float]] = defaultdict(list)
+        for ns in builder.namespaces.values():
+            for ex in ns.exchanges:
+                if ex.t_response is not None:
+                    answers[ex.server].append(ex.t_end if ex.count > 1 and ex.t_end is not None else ex.t_response)
+        self.answers = {server: sorted(times) for server, times in answers.items()}
+
+    # -- pass 1 ---------------------------------------------------------------------
+    def context(self, ns: NamespaceLifecycle) -> Context | Diagnosis:
+        window, horizon = _window_for(ns, self.windows)
+        t_end = min(self.builder.t_last, horizon)
+        if window is not None:
+            trouble_t = window.t_down
         else:
+            failures = [ex for ex in ns.exchanges if failed(ex) and not (ex.method == "GET" and ex.status == 200)]
+            if not failures:
+                return Diagnosis(verdict=NOT_AFFECTED, basis=PROVEN, evidence=["no restart and no failed exchange seen for this namespace"])
+            trouble_t = failures[0].t
+        old_sids = {g.session_id for g in ns.generations if g.t_start < trouble_t and g.session_id}
+        if window is not None and not old_sids and not [ex for ex in ns.exchanges if ex.t < trouble_t]:
+            return Diagnosis(verdict=NOT_AFFECTED, basis=PROVEN, evidence=["the namespace first appears after the restart"])
+        after = [ex for ex in ns.exchanges if trouble_t <= ex.t < horizon]
+        th = self.config.thresholds
+        server = ns.exchanges[0].server
+        return Context(ns, window, trouble_t, self.t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon, th.give_up_after, th.hung_after, ns.client, behaviour(ns.client), self.answers.get(server, []))
+
+    # -- pass 2 ---------------------------------------------------------------------
+    def plan(self, ctx: Context) -> Plan:
+        cut = cut_by_downtime(ctx)
+        stream_cut = cut.t_end if cut is not None and cut.method == "GET" and cut.t_end is not None else None
+        beh = ctx.behaviour
+        delays, name = beh.stream_retry, beh.stream_retry_name
+        retry = next((tick.retry for tick in reversed(cut.events) if tick.retry is not None), None) if cut is not None else None
+        if retry is not None and delays:
+            delays, name = tuple(retry / 1000.0 for _ in delays), f"{name.split(' (')[0]} after the server's retry: {retry} ms"
+        back = ctx.t_back
+        visible = [ex.t for ex in ctx.after if back is not None and ex.t >= back]
+        before = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t]
+        period = call_period(before)
+        calls = [ex.t_end or ex.t for ex in before if is_call(ex) and "tools/list" not in ex.rpc_methods]
+        return Plan(
+            ns=ctx.ns.name,
+            trouble=ctx.trouble_t,
+            address=ctx.client.address,
+            cut=stream_cut,
+            idle=activity(ctx),
+            stream_delays=delays,
+            stream_name=name,
+            stream_gets=[ex for ex in ctx.after if ex.method == "GET"],
+            first_visible=visible[0] if visible else None,
+            next_call=max(calls) + period if calls and period is not None else None,
+        )
+
+    def attribute(self) -> None:
+        by_window: dict[int, list[Context]] = defaultdict(list)
+        for ctx in self.contexts.values():
+            if ctx.window is not None:
+                by_window[id(ctx.window)].append(ctx)
+        for group in by_window.values():
+            window = group[0].window
+            assert window is not None
+            until = window.t_back if window.t_back is not None else group[0].t_end
+            refusals = [
+                Refusal(u["t"], u.get("frame"), str(u.get("client", "")).rpartition(":")[0], u["conn"], u["event"])
+                for u in self.builder.unattributed
+                if u["event"] == "refused" and (not window.server or u.get("server") == window.server) and window.t_down - 1.0 <= u["t"] <= until + 0.5
+            ]
+            plans = [self.plan(ctx) for ctx in group]
+            within = {p.ns: max(2.0, 3 * (call_period([ex for ex in self.contexts[p.ns].ns.exchanges if ex.t < p.trouble]) or 0.7)) for p in plans}
+            self.fits.update(attribute(plans, refusals, within))
+
+    # -- pass 3 ---------------------------------------------------------------------
+    def proven_rebind(self, ctx: Context) -> Diagnosis | None:
+        diag = Diagnosis(verdict=UNKNOWN)
+        diag.evidence.extend(ctx.window.evidence if ctx.window else [f"first failed exchange at {ctx.rel(ctx.trouble_t)}"])
+        gen = _rebind(ctx)
+        if gen is not None and rule_call_lost_after_rebind(ctx) is None:
+            diag.verdict, diag.signature, diag.basis = REBOUND, "new-session", PROVEN
+            diag.t_rebound = gen.first_ok_call_t or gen.t_last
+            diag.evidence.append(f"new session {gen.session_id} initialized at {ctx.rel(gen.t_start)} with tools/list ({gen.tool_count if gen.tool_count is not None else '?'} tools)")
+            return diag
+        survivor = _survived(ctx)
+        if survivor is not None:
+            diag.verdict, diag.signature, diag.t_rebound, diag.basis = REBOUND, "session-survived", survivor.t, PROVEN
+            diag.evidence.append(f"the old session {survivor.session_id} was still accepted at {ctx.rel(survivor.t)}")
+            return diag
+        if ctx.window is None and not ctx.after:
+            return Diagnosis(verdict=NOT_AFFECTED, basis=PROVEN)
+        return None
+
+    def judge(self, ctx: Context, siblings: list[inference.Sibling]) -> Diagnosis:
+        diag = Diagnosis(verdict=UNKNOWN)
+        diag.evidence.extend(ctx.window.evidence if ctx.window else [f"first failed exchange at {ctx.rel(ctx.trouble_t)}"])
+        fit = self.fits.get(ctx.ns.name)
+        hit = next((h for h in (rule(ctx) for rule in RULES) if h is not None), None) or rule_gave_up_while_down(ctx, fit)
+        self.hits[ctx.ns.name] = hit
+        th = self.config.thresholds
+        if (hit is None or not hit.definitive) and inference.pending_step(ctx, fit) is not None:
+            self._unknown(ctx, diag, None, fit)  # still on its schedule: nothing to name yet
+            return diag
+        if hit is not None:
+            diag.evidence.extend(hit.evidence)
             diag.signature = hit.signature
-            diag.missing = f"looks like {hit.signature}, but the capture ends {silence:.1f}s after the last attempt; known clients retry for up to {config.thresholds.give_up_after:.0f}s"
-            if window is not None and window.t_back is None:
-                diag.missing += "; the server's return is not in the capture either"
+        why: tuple[str, str] | None = None
+        if hit is not None and hit.definitive:
+            self._stalled(diag, hit, PROVEN)
+            return diag
+        if hit is not None and hit.signature == "hung-request" and isinstance(hit.stall, Exchange) and ctx.hung(hit.stall):
+            why = (HUNG, f"{hit.stall.label} at {ctx.rel(hit.stall.t)} was never answered in {ctx.t_end - hit.stall.t:.1f}s (hung_after {th.hung_after:g}s) while the server kept answering others, and the namespace sent nothing after it")
+        else:
+            for name, text in (
+                (SCHEDULE_EXHAUSTED, inference.exhausted(ctx, fit, th.schedule_margin)),
+                (SIBLINGS_ALIVE, inference.siblings_alive(ctx, fit, siblings, th.sibling_margin)),
+                (SILENCE, inference.silence(ctx, th.give_up_after) if hit is not None or ctx.window is not None else None),
+            ):
+                if text:
+                    why = (name, text)
+                    break
+        if why is not None:
+            if hit is None:
+                hit = Hit("no-rebind", None, False, [])
+                diag.signature = hit.signature
+            diag.inference, diag.inference_detail = why
+            diag.evidence.append(why[1])
+            self._stalled(diag, hit, INFERRED)
+            return diag
+        self._unknown(ctx, diag, hit, fit)
         return diag
-    if silence >= config.thresholds.give_up_after:
-        diag.verdict, diag.signature = STALLED, "no-rebind"
-        diag.explanation = EXPLANATION["no-rebind"]
-        diag.advice = ADVICE["no-rebind"]
-    else:
-        diag.missing = f"the capture ends {silence:.1f}s after the namespace's last activity, before known retry schedules play out"
-    return diag
 
+    def _stalled(self, diag: Diagnosis, hit: Hit, basis: str) -> None:
+        diag.verdict, diag.signature, diag.basis = STALLED, hit.signature, basis
+        diag.stall_point = stall_point(hit.stall) if hit.stall is not None else None
+        diag.explanation = EXPLANATION.get(hit.signature, "")
+        diag.advice = ADVICE.get(hit.signature, "")
 
-def _timing(ctx: Context, diag: Diagnosis) -> None:
-    diag.t_server_back = ctx.t_back
-    if ctx.t_back is not None:
-        later = [ex.t for ex in ctx.after if ex.t >= ctx.t_back]
-        diag.t_first_try_after_back = later[0] if later else None
-    diag.attempt_gaps = attempt_gaps(attempt_times(ctx))
-    diag.schedule_match = match_schedule(diag.attempt_gaps) or ""
+    def _unknown(self, ctx: Context, diag: Diagnosis, hit: Hit | None, fit: Fit | None) -> None:
+        quiet = ctx.t_end - ctx.silent_since()
+        due = inference.pending_step(ctx, fit)
+        if due is not None and fit is not None:
+            diag.missing = f"still retrying: its attempts follow {fit.schedule} (step {len(fit.steps)} of {len(fit.delays)}), the next is due at {ctx.rel(due)}, after the capture ends"
+        elif hit is not None:
+            diag.missing = f"looks like {hit.signature}, but the capture ends {quiet:.1f}s after the last attempt, and neither a known schedule nor a sibling of the same client decides it; known clients retry for up to {self.config.thresholds.give_up_after:.0f}s"
+        else:
+            diag.missing = f"the capture ends {quiet:.1f}s after the namespace's last activity, before known retry schedules play out"
+        if ctx.window is not None and ctx.window.t_back is None:
+            diag.missing += "; the server's return is not in the capture either"
+        diag.next_capture = NEXT_CAPTURE["retrying" if due is not None else ("down" if ctx.window is not None and ctx.window.t_back is None else "short")]
+
+    # -- pass 4 ---------------------------------------------------------------------
+    def attempts(self, ctx: Context) -> list[Attempt]:
+        """Every try to get back: requests on the wire (until the rebind) and attributed refusals."""
+        out = fit_attempts(self.fits.get(ctx.ns.name))
+        for ex in ctx.after:
+            out.append(Attempt(t=ex.t, kind="request", label=ex.label, result=result_text(ex), attributed_by="request on the wire", frame=ex.frame, xid=ex.xid, conn=ex.conn))
+            if "initialize" in ex.rpc_methods and ex.ok:
+                break
+        return sorted(out, key=lambda a: a.t)[:100]
+
+    def timing(self, ctx: Context, diag: Diagnosis) -> None:
+        diag.t_server_back = ctx.t_back
+        if ctx.t_back is not None:
+            later = [ex.t for ex in ctx.after if ex.t >= ctx.t_back]
+            diag.t_first_try_after_back = later[0] if later else None
+        fit = self.fits.get(ctx.ns.name)
+        diag.attempt_gaps = attempt_gaps(attempt_times(ctx, fit))
+        diag.schedule_match = (fit.schedule if fit is not None and len(fit.steps) >= 2 else "") or match_schedule(diag.attempt_gaps) or ""
+        diag.attempts = self.attempts(ctx)
 
 
 def storm_findings(ns: NamespaceLifecycle, min_reopens: int) -> list[str]:
@@ -381,6 +287,25 @@ def storm_findings(ns: NamespaceLifecycle, min_reopens: int) -> list[str]:
     return [f"reconnect-storm: {len(best) + 1} GET streams in a row closed cleanly and were reopened every {mean:.1f}s"]
 
 
+def _siblings(judge: Judge, namespaces: list[NamespaceLifecycle], ns: NamespaceLifecycle) -> list[inference.Sibling]:
+    """Other namespaces of the same client process (same identity, or sharing its connections)."""
+    mates = judge.builder.clients.pool_mates(ns.name)
+    out = []
+    for other in namespaces:
+        if other is ns or other.name not in judge.contexts:
+            continue
+        if other.name not in mates and (not ns.client.key or other.client.key != ns.client.key):
+            continue
+        octx = judge.contexts[other.name]
+        diag = judge.diags.get(other.name)
+        back = octx.t_back
+        returned = [ex.t for ex in octx.after if back is not None and ex.t >= back]
+        fit = judge.fits.get(other.name)
+        tries = [a.t for a in fit_attempts(fit)] + [ex.t for ex in octx.after if back is None or ex.t < back]
+        out.append(inference.Sibling(other.name, diag is not None and diag.verdict == REBOUND, octx.trouble_t, returned[0] if returned else None, max(tries, default=None), len(fit.steps) if fit else 0))
+    return out
+
+
 def analyze_records(records: Iterable[R.Record], config: Config, sources: list[str], compact: bool = False) -> Analysis:
     """The whole analysis: records in, Analysis out."""
     builder = LifecycleBuilder(config, compact=compact)
@@ -389,8 +314,35 @@ def analyze_records(records: Iterable[R.Record], config: Config, sources: list[s
     windows = builder.restarts.windows(builder.t0 or 0.0)
     namespaces = sorted(builder.namespaces.values(), key=lambda ns: ns.exchanges[0].t)
     for ns in namespaces:
-        ns.diagnosis = diagnose(ns, windows, builder, config)
+        ns.client = builder.clients.identify(ns.name)
+    judge = Judge(builder, windows, config)
+    for ns in namespaces:  # pass 1
+        got = judge.context(ns)
+        if isinstance(got, Diagnosis):
+            judge.diags[ns.name] = got
+        else:
+            judge.contexts[ns.name] = got
+    judge.attribute()  # pass 2
+    for name, ctx in judge.contexts.items():  # pass 3: what the wire proves ...
+        diag = judge.proven_rebind(ctx)
+        if diag is not None:
+            judge.diags[name] = diag
+    for ns in namespaces:  # ... then the rules and inferences, siblings' verdicts known
+        ctx = judge.contexts.get(ns.name)
+        if ctx is not None and ns.name not in judge.diags:
+            judge.diags[ns.name] = judge.judge(ctx, _siblings(judge, namespaces, ns))
+    for ns in namespaces:  # pass 4
+        ns.diagnosis = judge.diags[ns.name]
+        ctx = judge.contexts.get(ns.name)
+        if ctx is not None and ns.diagnosis.verdict != NOT_AFFECTED:
+            judge.timing(ctx, ns.diagnosis)
         ns.diagnosis.findings.extend(storm_findings(ns, config.thresholds.storm_min_reopens))
+    for ns in namespaces:
+        ctx = judge.contexts.get(ns.name)
+        if ctx is not None and ns.diagnosis.verdict == STALLED:
+            ns.diagnosis.divergence = divergence(ctx, judge.contexts, judge.diags, judge.fits, [s.name for s in _siblings(judge, namespaces, ns)])
+        if ctx is not None and (ns.diagnosis.verdict == STALLED or ns.diagnosis.findings):
+            ns.diagnosis.known_reports = known_reports(ns, ctx)
     exchanges = sum(ex.count for ns in namespaces for ex in ns.exchanges)  # merged routine calls included
     return Analysis(
         sources=sources,

@@ -13,6 +13,7 @@ from typing import Any
 from .. import records as R
 from ..config import Config
 from ..wire import jsonrpc
+from .clients import ClientObserver
 from .model import Exchange, Generation, NamespaceLifecycle, SseTick
 from .namespaces import NamespaceResolver
 from .restarts import RestartTracker
@@ -72,6 +73,7 @@ class LifecycleBuilder:
         self.restarts = RestartTracker()
         self.last_refusal: float | None = None
         self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
+        self.clients = ClientObserver()
         self._routine: set[str] = set()  # xids of ended routine exchanges (compact mode), which later ones may merge into
 
     # -- feeding --------------------------------------------------------------
@@ -117,7 +119,9 @@ class LifecycleBuilder:
         elif rec.event in ("closed", "reset") and rec.by == "server":
             self.restarts.server_closed(server, rec.t)
         if rec.event in ("refused", "reset") and not conn.xids:
-            self.unattributed.append({"conn": rec.conn, "t": rec.t, "event": rec.event, "by": rec.by, "client": conn.client, "server": server})
+            self.unattributed.append({"conn": rec.conn, "t": rec.t, "event": rec.event, "by": rec.by, "client": conn.client, "server": server, "frame": rec.frame})
+        if rec.event == "reset" and rec.by == "client" and conn.xids:
+            self.clients.client_reset(rec.conn)
         if rec.event == "closed":
             conn.closed_by.add(rec.by)
         if self.compact and (rec.event in ("refused", "reset", "open-at-end") or len(conn.closed_by) == 2):
@@ -149,7 +153,9 @@ class LifecycleBuilder:
             request_body="" if self.compact else rec.body,
         )
         self.open[rec.xid] = ex
-        self.conns[rec.conn].xids.append(rec.xid)
+        conn = self.conns[rec.conn]
+        conn.xids.append(rec.xid)
+        self.clients.request(name, rec.conn, conn.client, rec.method, rec.headers, messages)
         ns = self.namespaces.get(name)
         if ns is None:
             ns = self.namespaces[name] = NamespaceLifecycle(name=name)
@@ -202,6 +208,10 @@ class LifecycleBuilder:
         if ex is None:
             return
         data = rec.data
+        if rec.event == R.SSE_COMMENT:  # a keep-alive comment: evidence that the stream was alive
+            if not self.compact or len(ex.events) < MAX_TICKS_COMPACT:
+                ex.events.append(SseTick(t=rec.t, rpc="", data="" if self.compact else data, event=rec.event))
+            return
         if _plain_result(data) and "tools/list" not in ex.rpc_methods:
             rpc, messages = "response", ()  # the hot path: a routine answer, nothing in it to learn
         else:

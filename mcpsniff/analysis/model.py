@@ -11,13 +11,23 @@ from typing import Any
 
 from ..records import Headers
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 REBOUND = "rebound"
 STALLED = "stalled"
 NOT_AFFECTED = "not-affected"
 UNKNOWN = "unknown"
 VERDICTS = (REBOUND, STALLED, NOT_AFFECTED, UNKNOWN)
+
+PROVEN = "proven"  # the wire shows it (a new session that works, a 404 loop, a rejected initialize)
+INFERRED = "inferred"  # concluded from known client behaviour (see Diagnosis.inference)
+BASES = (PROVEN, INFERRED, "")  # "" for unknown
+
+# Diagnosis.inference values
+SCHEDULE_EXHAUSTED = "schedule-exhausted"  # the client's known finite retry schedule ran out, nothing followed
+SIBLINGS_ALIVE = "siblings-alive"  # the same client rebound its other namespaces; this one stayed silent
+HUNG = "hung"  # a request unanswered far longer than the server's answers to others
+SILENCE = "silence"  # silent longer than any known client retry schedule (thresholds.give_up_after)
 
 
 @dataclass
@@ -79,6 +89,44 @@ class Exchange:
 
 
 @dataclass
+class ClientIdentity:
+    """Who sent a namespace's requests, as far as the wire tells (see analysis/clients.py)."""
+
+    family: str = "unrecognised"  # "ts-sdk", "python-sdk", "claude-code", "vscode", ...
+    label: str = "unrecognised"
+    version: str = ""  # when visible (User-Agent or clientInfo)
+    host: str = ""  # clientInfo name and version from initialize
+    recognised_by: list[str] = field(default_factory=list)
+    protocol_version: str = ""
+    connections: str = ""  # "keep-alive pool shared with other namespaces", "a connection per request", ...
+    address: str = ""  # client IP address(es)
+    key: str = ""  # namespaces with the same key are taken to be one client process (siblings)
+
+
+@dataclass
+class Attempt:
+    """One try of a namespace to get back, on the wire or attributed to it."""
+
+    t: float
+    kind: str  # "request" (seen with its path) or "refused"/"reset" (a connection that carried no request)
+    label: str  # "POST initialize", "GET stream", "connection"
+    result: str  # "refused", "404 session-not-found", "502 upstream-unavailable", ...
+    attributed_by: str  # "request on the wire", "timing fit: <schedule>, step n of m", "client address"
+    frame: int | None = None
+    xid: str | None = None
+    conn: str = ""
+
+
+@dataclass
+class Divergence:
+    """Where a stalled namespace's story parted from the siblings that rebound."""
+
+    t: float | None
+    siblings: list[str]
+    text: str
+
+
+@dataclass
 class Generation:
     """One MCP session of a namespace: from its initialize to its last use."""
 
@@ -121,12 +169,14 @@ class StallPoint:
     target: str
     rpc_method: str
     result: str  # "404", "refused", "reset", "no response", ...
+    attributed_by: str = ""  # for a connection that carried no request: how it was tied to the namespace
 
     def describe(self, t0: float) -> str:
         where = f"#{self.frame} " if self.frame is not None else ""
         what = f"{self.method} {self.target}".strip() or "connection"
         rpc = f" ({self.rpc_method})" if self.rpc_method else ""
-        return f"{where}{what}{rpc} -> {self.result} at +{self.t - t0:.2f}s"
+        how = f" [{self.attributed_by}]" if self.attributed_by else ""
+        return f"{where}{what}{rpc} -> {self.result} at +{self.t - t0:.2f}s{how}"
 
 
 @dataclass
@@ -146,6 +196,13 @@ class Diagnosis:
     attempt_gaps: list[float] = field(default_factory=list)  # seconds between retry attempts
     schedule_match: str = ""  # which known client schedule the gaps fit
     t_server_back: float | None = None  # when the server came back from the restart judged against
+    basis: str = ""  # PROVEN or INFERRED ("" for unknown)
+    inference: str = ""  # with INFERRED: SCHEDULE_EXHAUSTED, SIBLINGS_ALIVE, HUNG or SILENCE
+    inference_detail: str = ""  # the inference in words
+    attempts: list[Attempt] = field(default_factory=list)
+    divergence: Divergence | None = None
+    known_reports: list[str] = field(default_factory=list)  # "matches the pattern of <ref>: ..."
+    next_capture: str = ""  # for unknown: what to capture next time to decide
 
 
 @dataclass
@@ -154,6 +211,7 @@ class NamespaceLifecycle:
     exchanges: list[Exchange] = field(default_factory=list)
     generations: list[Generation] = field(default_factory=list)
     diagnosis: Diagnosis = field(default_factory=lambda: Diagnosis(verdict=UNKNOWN))
+    client: ClientIdentity = field(default_factory=ClientIdentity)
 
 
 @dataclass

@@ -13,6 +13,8 @@ EXPLANATION: dict[str, str] = {
     "hung-request": "A request's response never arrived: the stream ended, or stayed open, with no JSON-RPC response, and the client waited on it.",
     "dead-pooled-socket": "The request was written on a pooled keep-alive connection that the server had already closed during the restart; it got a reset or no bytes back. Which namespace draws the dead socket is random, which is why one namespace out of several drops.",
     "get-conflict": "The GET stream reconnect was answered 409 Conflict because the server still held the old stream for the session, and the client gave up on the stream.",
+    "reinit-once-gave-up": "After the failure the client tried to re-initialize exactly once; that attempt failed too (the server was still down, or a proxy answered for it), and the client stopped for good instead of backing off and trying again.",
+    "call-lost-after-rebind": "The client re-initialized and set up a new session, but the call that the restart broke was never sent again, and nothing else was called in the new session.",
     "no-rebind": "The namespace was disrupted and never established a new session, but its traffic matches none of the known stall signatures.",
 }
 
@@ -29,5 +31,13 @@ ADVICE: dict[str, str] = {
     "hung-request": "Put a timeout on every request and retry or re-initialize when it fires.",
     "dead-pooled-socket": "Retry idempotent requests once on a fresh connection when a pooled socket fails with a reset or EOF.",
     "get-conflict": "Close the old GET stream (or wait for the server to drop it) and retry the GET with backoff after a 409.",
+    "reinit-once-gave-up": "Keep retrying initialize with backoff until the server answers, rather than giving up after one failed re-initialize.",
+    "call-lost-after-rebind": "Re-send (or fail explicitly to the caller) the requests that were in flight when the session broke, once the new session is ready.",
     "no-rebind": "Look at the namespace's timeline in the HTML report (mcpsniff report) to see where it stopped.",
+}
+
+NEXT_CAPTURE: dict[str, str] = {
+    "retrying": "capture until the client's retry schedule has played out (Claude Code's 1, 2, 4, 8, 16 s needs 31 s after the failure, plus the server's downtime)",
+    "down": "keep capturing until the server is listening again and a few seconds more, so its return and the clients' next attempts are in the capture",
+    "short": "keep capturing at least 35 s after the server is back (thresholds.give_up_after), or capture every namespace of the same client so the siblings can decide it",
 }

@@ -17,11 +17,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..records import SSE_COMMENT as COMMENT  # the ``event`` of a comment line's item; its data is the comment text
+
 _BOM = b"\xef\xbb\xbf"
 # the usual chunk of an MCP stream: one whole event, an optional event line and one data line
 _SDK_EVENT = b"event: message\r\ndata: "  # 22 bytes
 _ONE_EVENT = re.compile(rb"(?:event: ?([^\r\n]*)\r?\n)?data: ?([^\r\n]*)\r?\n\r?\n").fullmatch
 Fields = tuple[str, str, str | None, int | None, bool]  # data, event, id, retry, has_data (as in SseMessage)
+# Comment lines, which a browser drops, come out as items with event COMMENT: a stream that only
+# carries keep-alive comments (a hung tool call) must show them as evidence.
 
 
 @dataclass(slots=True)
@@ -111,7 +115,8 @@ class SseDecoder:
                 if self._fields:
                     out.append(self._dispatch())
                 continue
-            if line[0] == 58:  # ':' starts a comment
+            if line[0] == 58:  # ':' starts a comment: a keep-alive (": ping - <time>"), told as its own item
+                out.append((line[1:].strip().decode("utf-8", "replace"), COMMENT, self.last_id, None, False))
                 continue
             name, _, value = line.partition(b":")
             if value[:1] == b" ":

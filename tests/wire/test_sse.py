@@ -20,7 +20,7 @@ def fields(messages: list[SseMessage]) -> list[tuple]:
 
 
 STREAM = "event: message\ndata: {\"a\":1}\n\n: keep-alive comment\n\nid: 7\ndata: line one\ndata: line two\n\ndata\n\n"
-STREAM_EVENTS = [("message", '{"a":1}', None, None, True), ("", "line one\nline two", "7", None, True), ("", "", "7", None, True)]
+STREAM_EVENTS = [("message", '{"a":1}', None, None, True), (":comment", "keep-alive comment", None, None, False), ("", "line one\nline two", "7", None, True), ("", "", "7", None, True)]
 ENDINGS = {"LF": "\n", "CRLF": "\r\n", "CR": "\r"}
 
 
@@ -41,7 +41,8 @@ CASES = [
     ("CR at chunk end, LF at next start: one line end", [b"data: a\r", b"\ndata: b\r\n\r\n"], [("", "a\nb", None, None, True)]),
     ("CR then CR: an empty line", [b"data: a\r", b"\r"], [("", "a", None, None, True)]),
     ("LF after CR is skipped only once", [b"data: a\r", b"\n\n"], [("", "a", None, None, True)]),
-    ("comments ignored", [b": hi\n:\ndata: x\n: bye\n\n"], [("", "x", None, None, True)]),
+    ("comments come out as keep-alive items, in order", [b": hi\n:\ndata: x\n: bye\n\n"], [(":comment", "hi", None, None, False), (":comment", "", None, None, False), (":comment", "bye", None, None, False), ("", "x", None, None, True)]),
+    ("the SDK server's ping comment", [b": ping - 2026-11-24 01:48:47.1+00:00\r\n\r\n"], [(":comment", "ping - 2026-11-24 01:48:47.1+00:00", None, None, False)]),
     ("no space after colon", [b"data:x\nevent:e\n\n"], [("e", "x", None, None, True)]),
     ("only the first space is removed", [b"data:  x \n\n"], [("", " x ", None, None, True)]),
     ("unknown fields ignored", [b"foo: bar\ndata: x\n\n"], [("", "x", None, None, True)]),

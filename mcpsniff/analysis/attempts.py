@@ -1,0 +1,233 @@
+"""Reconnect attempts of each namespace, including refused connections that carry no request.
+
+A refused SYN has no path, so it cannot say which namespace sent it; its time can.
+Each namespace in trouble gets a *plan* (when its stream was cut, whether it was busy
+calling tools or idle with only its GET stream, its client's known schedules), and
+the refusals of the downtime are attributed to the plans by timing fit, most certain
+first:
+
+1. the SDK's own stream reconnects of idle namespaces, anchored at the exact time the
+   server cut their stream (TS SDK: +1.0 s, +2.5 s; Python SDK: +1.0 s);
+2. host reconnect schedules (Claude Code's 1, 2, 4, 8, 16 s) of namespaces whose
+   later attempt is on the wire, fitted backwards from that attempt;
+3. host schedules of busy namespaces that never showed up again, fitted forwards
+   from the first unclaimed refusal after their trouble began.
+
+A refusal is given to one namespace at most; the client's source address, where the
+namespaces' clients differ, rules out the others.  Pure: no clocks, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .model import Exchange
+from .schedules import HOST_SCHEDULES
+
+STREAM_TOL = 0.12  # s (+3% of the offset): a stream reconnect is timed from an exact cut
+HOST_TOL = 0.25  # s (+5% of the offset): a host's failure time is itself only a refusal
+BURST = 0.06  # refusals this close together are one attempt of one client (IPv6 + IPv4, retries of the connect)
+
+
+@dataclass
+class Refusal:
+    """A connection refused (or reset) before it carried a request."""
+
+    t: float
+    frame: int | None
+    address: str  # client IP
+    conn: str
+    event: str = "refused"
+
+
+@dataclass
+class Plan:
+    """What one namespace in trouble is expected to do, from its own traffic and its client."""
+
+    ns: str
+    trouble: float  # when this namespace's trouble began
+    address: str = ""  # client IP(s), comma separated ("" unknown)
+    cut: float | None = None  # when the server cut its stream
+    idle: bool | None = None  # True: only its stream was open; False: it was calling tools; None: unclear
+    stream_delays: tuple[float, ...] = ()  # the SDK's own reconnect delays after the cut
+    stream_name: str = ""
+    stream_gets: list[Exchange] = field(default_factory=list)  # its GET requests after the cut, on the wire
+    first_visible: float | None = None  # its first request on the wire after the server came back
+    next_call: float | None = None  # when its next call was due, from its rhythm before the trouble
+
+
+@dataclass
+class Fit:
+    """The schedule a namespace's attempts were fitted to, and how far it got."""
+
+    schedule: str
+    delays: tuple[float, ...]
+    anchor: float  # the cut or the failure the delays count from
+    steps: list[tuple[float, Refusal | Exchange]]  # (expected time, what matched), in order
+    anchor_refusal: Refusal | None = None  # the refused connection of the failure itself
+    kind: str = "host"  # "stream": the SDK's own stream reconnects; "host": a host's reconnect schedule
+
+    @property
+    def complete(self) -> bool:
+        return len(self.steps) == len(self.delays)
+
+    @property
+    def last_t(self) -> float:
+        if not self.steps:
+            return self.anchor
+        got = self.steps[-1][1]
+        return got.t
+
+    def next_due(self) -> float | None:
+        """When the schedule's next step is due (None: it has no more)."""
+        if self.complete:
+            return None
+        return self.last_t + self.delays[len(self.steps)]
+
+
+def _tol(base: float, offset: float, share: float) -> float:
+    return base + share * offset
+
+
+def _compatible(refusal: Refusal, address: str) -> bool:
+    return not address or not refusal.address or refusal.address in address.split(",")
+
+
+class Attributor:
+    """Hands out refusals to plans; each refusal goes to one plan at most."""
+
+    def __init__(self, refusals: Iterable[Refusal]) -> None:
+        self.refusals = sorted(refusals, key=lambda r: r.t)
+        self.used: set[int] = set()
+
+    def _nearest(self, t: float, tol: float, address: str, after: float = float("-inf")) -> Refusal | None:
+        best: tuple[float, int] | None = None
+        for i, r in enumerate(self.refusals):
+            if r.t < t - tol or r.t <= after:
+                continue
+            if r.t > t + tol:
+                break
+            if i in self.used or not _compatible(r, address):
+                continue
+            err = abs(r.t - t)
+            if best is None or err < best[0]:
+                best = (err, i)
+        if best is None:
+            return None
+        self.used.add(best[1])
+        return self.refusals[best[1]]
+
+    def _release(self, refusals: Iterable[Refusal]) -> None:
+        for r in list(refusals):
+            self.used.discard(self.refusals.index(r))
+
+    def stream(self, plan: Plan) -> Fit | None:
+        """The SDK's stream reconnects after the cut: each step a refusal or a GET of its own on the wire."""
+        if plan.cut is None or not plan.stream_delays:
+            return None
+        fit = Fit(plan.stream_name, plan.stream_delays, plan.cut, [], kind="stream")
+        prev = plan.cut
+        for delay in plan.stream_delays:
+            expected = prev + delay
+            tol = _tol(STREAM_TOL, delay, 0.03)
+            get = next((ex for ex in plan.stream_gets if abs(ex.t - expected) <= tol), None)
+            got: Refusal | Exchange | None = get if get is not None else self._nearest(expected, tol, plan.address)
+            if got is None:
+                break
+            fit.steps.append((expected, got))
+            prev = got.t
+            if get is not None and get.status == 200:
+                break  # the stream is back: no more reconnects
+        return fit if fit.steps else None
+
+    def _chain(self, start: float, delays: tuple[float, ...], address: str, backwards: bool = False) -> list[tuple[float, Refusal]]:
+        """Refusals that follow ``delays`` one after another from ``start`` (each timed from the one
+        before, so a client's own overhead per attempt does not add up), claimed tentatively."""
+        out: list[tuple[float, Refusal]] = []
+        prev = start
+        for delay in (reversed(delays) if backwards else delays):
+            expected = prev - delay if backwards else prev + delay
+            got = self._nearest(expected, _tol(HOST_TOL, delay, 0.1), address, after=float("-inf") if backwards else start + BURST)
+            if got is None:
+                break
+            out.append((expected, got))
+            prev = got.t
+        return out
+
+    def _claim(self, steps: Iterable[tuple[float, Refusal]]) -> None:
+        for _, got in steps:
+            self.used.add(self.refusals.index(got))
+
+    def backward(self, plan: Plan) -> Fit | None:
+        """A host schedule that ends in the namespace's first attempt on the wire after the server was back."""
+        if plan.first_visible is None:
+            return None
+        best: Fit | None = None
+        for name, delays in HOST_SCHEDULES.items():
+            for k in range(1, len(delays)):  # the visible attempt is step k+1: the failure and steps 1..k were refused
+                chain = self._chain(plan.first_visible, delays[: k + 1], plan.address, backwards=True)
+                self._release(got for _, got in chain)
+                if len(chain) != k + 1 or chain[-1][1].t < plan.trouble - 0.5:
+                    continue
+                anchor = chain[-1][1]
+                steps = list(reversed(chain[:-1]))
+                if best is None or len(steps) > len(best.steps):
+                    best = Fit(name, delays, anchor.t, steps, anchor)  # type: ignore[arg-type]
+        if best is not None:
+            assert best.anchor_refusal is not None
+            self._claim([(best.anchor, best.anchor_refusal)])
+            self._claim(best.steps)  # type: ignore[arg-type]
+        return best
+
+    def forward(self, plan: Plan, within: float) -> Fit | None:
+        """A host schedule started by an unclaimed refusal (the failed call) soon after the trouble."""
+        best: Fit | None = None
+        for i, first in enumerate(self.refusals):
+            if first.t < plan.trouble - 0.05 or i in self.used or not _compatible(first, plan.address):
+                continue
+            if first.t > plan.trouble + within:
+                break
+            self.used.add(i)
+            for name, delays in HOST_SCHEDULES.items():
+                chain = self._chain(first.t, delays, plan.address)
+                self._release(got for _, got in chain)
+                if chain and (best is None or len(chain) > len(best.steps)):
+                    best = Fit(name, delays, first.t, chain, first)  # type: ignore[arg-type]
+            self.used.discard(i)
+        if best is not None and len(best.steps) == 1 and not self._expected_failure(plan, best.anchor):
+            best = None  # one step is a coincidence unless the failure came when the namespace's next call was due
+        if best is not None:
+            assert best.anchor_refusal is not None
+            self._claim([(best.anchor, best.anchor_refusal)])
+            self._claim(best.steps)  # type: ignore[arg-type]
+        return best
+
+    @staticmethod
+    def _expected_failure(plan: Plan, t: float) -> bool:
+        return plan.next_call is not None and abs(t - max(plan.trouble, plan.next_call)) <= 0.3
+
+    def unclaimed(self) -> list[Refusal]:
+        return [r for i, r in enumerate(self.refusals) if i not in self.used]
+
+
+def attribute(plans: list[Plan], refusals: list[Refusal], busy_within: dict[str, float]) -> dict[str, Fit]:
+    """Fit every plan; see the module docstring for the order."""
+    attributor = Attributor(refusals)
+    fits: dict[str, Fit] = {}
+    for plan in sorted(plans, key=lambda p: p.cut or p.trouble):
+        if plan.idle:
+            fit = attributor.stream(plan)
+            if fit is not None:
+                fits[plan.ns] = fit
+    for plan in plans:
+        if plan.ns not in fits and plan.idle is False:
+            fit = attributor.backward(plan)
+            if fit is not None:
+                fits[plan.ns] = fit
+    for plan in sorted(plans, key=lambda p: p.trouble):
+        if plan.ns not in fits and plan.idle is False and plan.first_visible is None:
+            fit = attributor.forward(plan, busy_within.get(plan.ns, 2.0))
+            if fit is not None:
+                fits[plan.ns] = fit
+    return fits
