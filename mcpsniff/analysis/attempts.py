@@ -55,6 +55,7 @@ class Plan:
     stream_gets: list[Exchange] = field(default_factory=list)  # its GET requests after the cut, on the wire
     first_visible: float | None = None  # its first request on the wire after the server came back
     next_call: float | None = None  # when its next call was due, from its rhythm before the trouble
+    period: float | None = None  # the steady interval of its attempts on the wire after the server came back
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Fit:
     anchor: float  # the cut or the failure the delays count from
     steps: list[tuple[float, Refusal | Exchange]]  # (expected time, what matched), in order
     anchor_refusal: Refusal | None = None  # the refused connection of the failure itself
-    kind: str = "host"  # "stream": the SDK's own stream reconnects; "host": a host's reconnect schedule
+    kind: str = "host"  # "stream": the SDK's own stream reconnects; "host": a host's reconnect schedule; "periodic": open-ended
 
     @property
     def complete(self) -> bool:
@@ -174,11 +175,26 @@ class Attributor:
                 steps = list(reversed(chain[:-1]))
                 if best is None or len(steps) > len(best.steps):
                     best = Fit(name, delays, anchor.t, steps, anchor)  # type: ignore[arg-type]
+        if best is None and plan.period is not None:
+            best = self._periodic(plan, plan.period)
         if best is not None:
             assert best.anchor_refusal is not None
             self._claim([(best.anchor, best.anchor_refusal)])
             self._claim(best.steps)  # type: ignore[arg-type]
         return best
+
+    def _periodic(self, plan: Plan, period: float) -> Fit | None:
+        """A client that retries at a fixed interval: the rhythm of its visible attempts, continued back
+        into the downtime (an open-ended schedule: it never counts as exhausted)."""
+        assert plan.first_visible is not None
+        steps = int((plan.first_visible - plan.trouble) / period) + 1
+        chain = self._chain(plan.first_visible, (period,) * steps, plan.address, backwards=True)
+        self._release(got for _, got in chain)
+        chain = [(e, got) for e, got in chain if got.t >= plan.trouble - 0.5]
+        if len(chain) < 2:
+            return None
+        anchor = chain[-1][1]
+        return Fit(f"a fixed {period:.1f} s interval", (period,) * 1000, anchor.t, list(reversed(chain[:-1])), anchor, kind="periodic")
 
     def forward(self, plan: Plan, within: float) -> Fit | None:
         """A host schedule started by an unclaimed refusal (the failed call) soon after the trouble."""

@@ -88,6 +88,15 @@ def _survived(ctx: Context) -> Exchange | None:
     return None
 
 
+def _steady(times: list[float]) -> float | None:
+    """The interval of attempts that repeat like clockwork (at least three, within 10%)."""
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    if len(gaps) < 2 or min(gaps) <= 0.2:
+        return None
+    mean = sum(gaps) / len(gaps)
+    return mean if all(abs(g - mean) <= 0.1 * mean for g in gaps) else None
+
+
 class Judge:
     """Holds every namespace's context while the passes run."""
 
@@ -151,6 +160,7 @@ class Judge:
             stream_gets=[ex for ex in ctx.after if ex.method == "GET"],
             first_visible=visible[0] if visible else None,
             next_call=max(calls) + period if calls and period is not None else None,
+            period=_steady(visible[:6]),
         )
 
     def attribute(self) -> None:

@@ -14,6 +14,7 @@ from .. import records as R
 from ..config import Config
 from ..wire import jsonrpc
 from .clients import ClientObserver
+from .hops import HopSampler, fingerprint
 from .model import Exchange, Generation, NamespaceLifecycle, SseTick
 from .namespaces import NamespaceResolver
 from .restarts import RestartTracker
@@ -74,6 +75,8 @@ class LifecycleBuilder:
         self.last_refusal: float | None = None
         self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
         self.clients = ClientObserver()
+        self.hops = HopSampler()
+        self.set_aside: list[str] = []  # server addresses whose traffic was a proxy's client hop
         self._routine: set[str] = set()  # xids of ended routine exchanges (compact mode), which later ones may merge into
 
     # -- feeding --------------------------------------------------------------
@@ -156,6 +159,7 @@ class LifecycleBuilder:
         conn = self.conns[rec.conn]
         conn.xids.append(rec.xid)
         self.clients.request(name, rec.conn, conn.client, rec.method, rec.headers, messages)
+        self.hops.add(server, rec.t, fingerprint(rec.method, rec.target, session, rec.body))
         ns = self.namespaces.get(name)
         if ns is None:
             ns = self.namespaces[name] = NamespaceLifecycle(name=name)
@@ -266,9 +270,27 @@ class LifecycleBuilder:
             if ex.status is None and not ex.error:
                 ex.error = R.OPEN_AT_END
         self.open.clear()
+        self._keep_server_hops()
         for ns in self.namespaces.values():
             ns.exchanges.sort(key=lambda e: e.t)
             ns.generations = build_generations(ns.exchanges)
+
+    def _keep_server_hops(self) -> None:
+        """A capture of both hops of a proxy: set the client hop aside (hops.py says why)."""
+        relays = self.hops.relays()
+        for client_hop, server_hop in relays:
+            self.set_aside.append(client_hop)
+            self.warnings.append(f"the capture holds both hops of a proxy: requests to {client_hop} are relayed to {server_hop}; the server hop {server_hop} is analysed (use --port to pick the other)")
+        if not relays:
+            return
+        aside = set(self.set_aside)
+        for name in list(self.namespaces):
+            ns = self.namespaces[name]
+            ns.exchanges = [ex for ex in ns.exchanges if ex.server not in aside]
+            if not ns.exchanges:
+                del self.namespaces[name]
+        self.restarts.forget(aside)
+        self.unattributed = [u for u in self.unattributed if u["server"] not in aside]
 
 
 def _plain_result(data: str) -> bool:

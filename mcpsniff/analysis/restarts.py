@@ -75,6 +75,12 @@ class RestartTracker:
                 cluster.t_good_after = t
             cluster.served_again = True
 
+    def forget(self, servers: set[str]) -> None:
+        """Drop what was learnt about these server addresses (a proxy's client hop set aside)."""
+        self.clusters = [c for c in self.clusters if c.server not in servers]
+        for server in servers:
+            self._current.pop(server, None)
+
     def windows(self, t0: float) -> list[RestartWindow]:
         result = []
         for c in sorted(self.clusters, key=lambda c: c.t_down):

@@ -70,7 +70,8 @@ def fit_attempts(fit: Fit | None) -> list[Attempt]:
         out.append(refusal_attempt(fit.anchor_refusal, f"timing fit: the failure {fit.schedule} counts from"))
     for i, (_, got) in enumerate(fit.steps, start=1):
         if isinstance(got, Refusal):
-            out.append(refusal_attempt(got, f"timing fit: {fit.schedule}, step {i} of {len(fit.delays)}"))
+            step = "like its attempts after the server came back" if fit.kind == "periodic" else f"step {i} of {len(fit.delays)}"
+            out.append(refusal_attempt(got, f"timing fit: {fit.schedule}, {step}"))
     return out
 
 

@@ -50,6 +50,8 @@ def story(ctx: Context, diag: Diagnosis, fit: Fit | None) -> list[Stage]:
         stages.append(Stage("trouble", "call-failed", f"had a call cut at {rel(cut.t_end or cut.t)}", cut.t_end or cut.t))
     elif fit is not None and fit.anchor_refusal is not None:
         stages.append(Stage("trouble", "call-failed", f"had a call fail at {rel(fit.anchor_refusal.t)} (a refused connection)", fit.anchor_refusal.t))
+    elif idle is False:
+        stages.append(Stage("trouble", "call-failed", "had its next call fail (a refused connection: no request on the wire)", ctx.trouble_t))
     elif cut is not None:
         stages.append(Stage("trouble", "stream-cut", f"only had its GET stream cut at {rel(cut.t_end or cut.t)}", cut.t_end or cut.t))
     else:

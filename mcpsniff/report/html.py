@@ -147,6 +147,11 @@ def _summary(analysis: Analysis) -> list[dict[str, Any]]:
             "stall": d.stall_point.describe(t0) if d.stall_point else "",
             "explanation": d.explanation, "advice": d.advice, "evidence": d.evidence, "findings": d.findings, "missing": d.missing,
             "gaps": ", ".join(f"{g:.1f}" for g in d.attempt_gaps), "schedule": d.schedule_match,
+            "basis": d.basis, "inference": d.inference, "inference_detail": d.inference_detail,
+            "client": ns.client.label + (f" {ns.client.version}" if ns.client.version else "") + (f" ({ns.client.host})" if ns.client.host else ""),
+            "client_how": "; ".join(ns.client.recognised_by),
+            "divergence": d.divergence.text if d.divergence is not None else "", "reports": d.known_reports, "next_capture": d.next_capture,
+            "attempts": [{"t": _secs(a.t - t0), "frame": a.frame, "label": a.label, "result": a.result, "how": "" if a.kind == "request" else a.attributed_by} for a in d.attempts[-12:]],
         })
     return rows
 
@@ -170,7 +175,7 @@ def render_html(analysis: Analysis, config: Config | None = None, share: bool = 
         csp=csp, script=Markup(script), style=Markup(style), data=Markup(embed_json(report_data(safe))), share=share,
         sources=safe.sources, started=datetime.fromtimestamp(safe.t0, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC",
         duration=_secs(safe.t_last - safe.t0, signed=False), summary=summary, restarts=restarts,
-        stalled=[row for row in summary if row["stall"]], warnings=safe.warnings, stats=safe.stats,
+        stalled=[row for row in summary if row["verdict"] == "stalled"], warnings=safe.warnings, stats=safe.stats,
     )
 
 

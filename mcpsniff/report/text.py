@@ -9,7 +9,8 @@ import click
 from ..analysis.model import REBOUND, STALLED, UNKNOWN, Analysis, NamespaceLifecycle
 
 COLORS = {REBOUND: "green", STALLED: "red", UNKNOWN: "yellow"}
-COLUMNS = ("namespace", "verdict", "sessions", "server back", "first try after", "stall point")
+COLUMNS = ("namespace", "verdict", "basis", "client", "sessions", "server back", "first try after", "stall point")
+MAX_ATTEMPTS_SHOWN = 8
 
 
 def _rel(t: float | None, t0: float) -> str:
@@ -33,7 +34,15 @@ def _row(ns: NamespaceLifecycle, analysis: Analysis) -> tuple[str, ...]:
         stall = f"unknown: {d.missing}"
     else:
         stall = "-"
-    return (ns.name, d.verdict, str(len(ns.generations)), _rel(back, analysis.t0), first_try, stall)
+    basis = d.basis + (f" ({d.inference})" if d.inference else "") if d.basis else "-"
+    return (ns.name, d.verdict, basis, ns.client.family, str(len(ns.generations)), _rel(back, analysis.t0), first_try, stall)
+
+
+def _client_line(ns: NamespaceLifecycle) -> str:
+    c = ns.client
+    what = c.label + (f" {c.version}" if c.version else "") + (f", host {c.host}" if c.host else "")
+    how = "; ".join(c.recognised_by[:4])
+    return f"  client: {what}" + (f" ({how})" if how else "")
 
 
 def render_text(analysis: Analysis, color: bool = False) -> str:
@@ -66,15 +75,32 @@ def render_text(analysis: Analysis, color: bool = False) -> str:
         lines.append(click.style(title, bold=True) if color else title)
         if d.explanation:
             lines.extend(textwrap.wrap(d.explanation, 100, initial_indent="  ", subsequent_indent="  "))
+        lines.append(_client_line(ns))
+        if d.basis:
+            lines.append(f"  basis: {d.basis}" + (f" ({d.inference}): {d.inference_detail}" if d.inference else " (the wire shows it)"))
         for item in d.evidence:
             lines.append(f"  - {item}")
+        if d.attempts:
+            shown = d.attempts[-MAX_ATTEMPTS_SHOWN:]
+            more = f" (the last {len(shown)} of {len(d.attempts)})" if len(d.attempts) > len(shown) else ""
+            lines.append(f"  - attempts{more}:")
+            for at in shown:
+                frame = f" #{at.frame}" if at.frame is not None else ""
+                how = "" if at.kind == "request" else f" [{at.attributed_by}]"
+                lines.append(f"      {_rel(at.t, analysis.t0)}{frame} {at.label} -> {at.result}{how}")
         if d.attempt_gaps:
             match = f" ({d.schedule_match})" if d.schedule_match else ""
             lines.append(f"  - attempt gaps: {', '.join(f'{g:.2f}s' for g in d.attempt_gaps[:12])}{match}")
         for finding in d.findings:
             lines.append(f"  - finding: {finding}")
+        if d.divergence is not None:
+            lines.extend(textwrap.wrap(f"why this one: {d.divergence.text}", 100, initial_indent="  ", subsequent_indent="    "))
+        for report in d.known_reports:
+            lines.extend(textwrap.wrap(report, 100, initial_indent="  known report: ", subsequent_indent="    "))
         if d.missing:
             lines.append(f"  - missing evidence: {d.missing}")
+        if d.next_capture:
+            lines.append(f"  to decide: {d.next_capture}")
         if d.advice:
             lines.append(f"  advice: {d.advice}")
     if analysis.warnings:
