@@ -31,8 +31,8 @@
 // at SIGTERM/SIGINT.
 
 import { existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
@@ -48,7 +48,7 @@ const CLIENT_NAME = `ts-sdk ${SDK_VERSION}`;
 
 /** The installed SDK's version (its package.json is not exported, so found next to its entry file). */
 function sdkVersion() {
-  let dir = dirname(fileURLToPath(import.meta.resolve('@modelcontextprotocol/sdk/client/index.js')));
+  let dir = dirname(createRequire(import.meta.url).resolve('@modelcontextprotocol/sdk/client/index.js'));
   for (let i = 0; i < 8; i++, dir = dirname(dir)) {
     const file = join(dir, 'package.json');
     if (existsSync(file)) {
@@ -181,6 +181,7 @@ class NamespaceHost {
     this.firstBoot = null;
     this.lastOkBoot = null;
     this.lastRequest = null;
+    this.lastFinished = null; // the last request that got an answer or an error
     this.lastError = null;
     this.stalledAt = null;
     this.current = null; // current session's counters
@@ -236,10 +237,12 @@ class NamespaceHost {
         this.tools = listed.tools.map(t => t.name);
         this.current.listed = true;
         this.lastRequest.outcome = 'ok';
+        this.lastFinished = this.lastRequest;
         this.log.write(this.ns, 'tools_listed', { gen, count: this.tools.length });
       } catch (error) {
         const d = describe(error);
         this.lastRequest.outcome = d.message;
+        this.lastFinished = this.lastRequest;
         this.connectError = this.connectError ?? d;
         this.noteError(d, 'tools/list');
         await this.closeTransport();
@@ -289,6 +292,7 @@ class NamespaceHost {
     const entry = { call: id, method: 'tools/call', tool, gen, session_id: this.sessionId, sent_at: sent };
     this.pending.set(id, entry);
     this.lastRequest = { method: 'tools/call', tool, t: sent, outcome: 'pending' };
+    const request = this.lastRequest;
     if (noTimeout) this.log.write(this.ns, 'call_started', { tool, gen, session_id: this.sessionId, timeout: null });
     const started = performance.now();
     try {
@@ -303,12 +307,14 @@ class NamespaceHost {
       this.failures = 0;
       this.stalledAt = null;
       if (this.current) { this.current.ok_calls += 1; this.current.last_boot = boot; }
-      this.lastRequest.outcome = 'ok';
+      request.outcome = 'ok';
+      this.lastFinished = request;
       this.log.write(this.ns, 'call_ok', { tool, gen, session_id: this.sessionId, boot, ms });
       return true;
     } catch (error) {
       const d = describe(error);
-      this.lastRequest.outcome = d.message;
+      request.outcome = d.message;
+      this.lastFinished = request;
       this.noteError(d, `tools/call ${tool}`);
       if (this.current) this.current.errors += 1;
       this.log.write(this.ns, 'call_error', { tool, gen, session_id: this.sessionId, message: d.message, code: d.code, ms: Math.round(performance.now() - started) });
@@ -389,7 +395,7 @@ class NamespaceHost {
     if (this.gaveUp) state = 'gave-up';
     else if (hung) state = 'hung';
     else if (this.policy === 'idle') state = this.current?.listed && this.current.errors === 0 ? 'bound' : 'stalled';
-    else state = this.current?.listed && this.current.ok_calls > 0 && this.lastRequest?.outcome === 'ok' ? 'bound' : 'stalled';
+    else state = this.current?.listed && this.current.ok_calls > 0 && this.lastFinished?.outcome === 'ok' ? 'bound' : 'stalled'; // a call in flight at the stop does not count
     let stalledAt = state === 'bound' ? null : this.stalledAt;
     if (state === 'hung') stalledAt = `tools/call ${pending[0].tool} -> pending for ${pending[0].waiting_s} s`;
     else if (state === 'stalled' && this.policy === 'idle') stalledAt = this.getGaveUp ? 'GET stream -> Maximum reconnection attempts exceeded (SDK)' : (this.lastError ? `GET stream -> ${this.lastError.message}` : null);
@@ -408,6 +414,7 @@ class NamespaceHost {
       current_session: this.current,
       pending,
       last_request: this.lastRequest,
+      last_finished_request: this.lastFinished,
       last_error: this.lastError,
       sdk_errors: this.sdkErrors,
       sdk_get_gave_up: this.getGaveUp,
