@@ -504,9 +504,11 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
         wait_for_healthy_clients(scenario, clients_log, restart["server_ready_at"], say)
     finally:
         with INTERRUPTS.critical():  # a second Ctrl-C must not cut the clean-up short
+            if clients is not None:
+                # first: the clients write their summary while everything they talk to is still up
+                # (a proxy stopped first would cut a pending call), and the capture holds their own end
+                procs.stop(clients)
             if dump is not None:
-                if clients is not None:
-                    procs.stop(clients)  # first, so the capture holds the client's own end (and its summary is written)
                 counts = dump.stop()
                 say(f"tcpdump stopped: {counts.get('captured', '?')} packets captured, {counts.get('dropped', '?')} dropped by kernel")
                 if counts.get("dropped"):
