@@ -198,6 +198,7 @@ def demo(scenario: str, output: Path | None, mode: str | None, down_seconds: flo
       ts-healthy         every namespace rebinds (Claude-Code-like backoff)
       ts-one-stale       sprint resumes its old session id forever (404 loop)
       ts-idle-get        sprint makes no calls: the SDK's 2 GET retries fall in the downtime
+      ts-idle-get-fast   the same, server back after 1 s: the GET retries get 404, the SDK gives up
       ts-hang            sprint rebinds, then a tool call that never answers
       ts-reinit-once     sprint re-initializes once while the server is down, gives up
       ts-backoff-exhausted  server down 40 s: every namespace's 1..16 s backoff ends first

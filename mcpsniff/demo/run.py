@@ -66,6 +66,9 @@ class Scenario:
     stateless: bool = False  # server with stateless_http=True (no session ids)
     down: float = 5.0  # default downtime (s between SIGTERM's end and the new process listening)
     mode: str = "proxied"  # default capture mode: "proxied" (mitmdump in between) or "direct" (tcpdump)
+    # True: the replacement process is started (and imports) during the warm-up and listens ``down`` s
+    # after the SIGTERM, so the server can be back sooner than Python's start-up (~2-3 s) allows
+    prestart: bool = False
     expect: dict[str, str] = field(default_factory=dict)  # namespace -> "rebound"/"stalled" where the policy alone does not say
 
     def policy(self, ns: str) -> str:
@@ -96,6 +99,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("ts-reinit-once", {"sprint": "reinit-once"}, "TS SDK host; sprint re-initializes once 1 s after the failure (refused, server still down) and gives up for good; the others rebind", host="ts"),
         Scenario("ts-backoff-exhausted", {}, "TS SDK host, all cc, server down 40 s: the 1+2+4+8+16 s backoff ends before the server is back, every namespace gives up", host="ts", down=40.0, expect=_ALL_STALL),
         Scenario("ts-stateless", {}, "TS SDK host, all cc, stateless server (no session ids): what a restart looks like without sessions", host="ts", stateless=True),
+        Scenario("ts-idle-get-fast", {"sprint": "idle"}, "TS SDK host; sprint is idle and the server is back 1 s after SIGTERM: the SDK's GET retries reach the new server, get 404 and it gives up anyway; the others rebind", host="ts", down=1.0, prestart=True),
         Scenario("py-idle-get", {"sprint": "idle"}, "Python SDK clients; sprint is idle (no calls, only the SDK's GET stream and its own retry), the others rebind"),
     )
 }
@@ -240,14 +244,27 @@ def spawn_server(procs: Processes, port: int, log: Path, start_at: float | None 
     return procs.spawn(args, log, stdout=subprocess.PIPE)
 
 
-def wait_ready(procs: Processes, proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = READY_TIMEOUT) -> float:
-    """Wait for the server's ``ready`` line (no probe connection: it would be captured); returns the time."""
+def wait_ready(procs: Processes, proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = READY_TIMEOUT, starts: list[float] | None = None) -> float:
+    """Wait for the server's ``ready`` line (no probe connection: it would be captured); returns the time.
+
+    ``starts`` collects the epoch of the server's ``starting`` line (when it began to bind)."""
     assert proc.stdout is not None
+    fd = proc.stdout.fileno()
     deadline = time.monotonic() + timeout
-    line = b""
+    pending, line = b"", b""
+    # raw reads, not readline(): a buffered reader could hold the ready line where select() cannot see it
     while not line.startswith(b"ready") and time.monotonic() < deadline and proc.poll() is None:
-        if select.select([proc.stdout], [], [], 0.1)[0]:
-            line = proc.stdout.readline() or line
+        if not select.select([fd], [], [], 0.1)[0]:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        while b"\n" in pending and not line.startswith(b"ready"):
+            line, pending = pending.split(b"\n", 1)
+            if line.startswith(b"starting") and starts is not None:
+                with contextlib.suppress(IndexError, ValueError):
+                    starts.append(float(line.split()[2]))
     if not line.startswith(b"ready"):
         procs.stop(proc)
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
@@ -323,8 +340,10 @@ def client_signature(events: list[dict[str, Any]], ns: str, policy: str, outcome
             return "retries-exhausted"
         return "backoff-gave-up"
     if policy == "idle":
-        if any("maximum reconnection attempts" in m.lower() or "max reconnection attempts" in m.lower() for m in messages):
-            return "idle-get-retries-exhausted"
+        gave_up = any("maximum reconnection attempts" in m.lower() or "max reconnection attempts" in m.lower() for m in messages)
+        get_404 = any(ev.get("event") == "sdk_error" and ev.get("detail", {}).get("code") == 404 and "Failed to open SSE stream" in str(ev.get("detail", {}).get("message")) for ev in evs)
+        if gave_up:
+            return "idle-get-404-gave-up" if get_404 else "idle-get-retries-exhausted"
         return "idle-no-calls"
     if policy == "stale":
         return "stale-session-404-loop"
@@ -485,15 +504,22 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
             status = dump.line
         else:
             status = lambda: ""  # noqa: E731
+        replacement = None
+        if scenario.prestart:  # imports during the warm-up, listens `down` s after the SIGTERM
+            sigterm_at = time.time() + opts.warmup_seconds
+            replacement = spawn_server(procs, server_port, logs / "server.log", start_at=sigterm_at + down, stateless=scenario.stateless)
         say.wait("normal traffic", opts.warmup_seconds, status)
         say("restarting server: SIGTERM")
         restart["server_stopped_at"] = time.time()
         procs.stop(server)
         restart["server_exited_at"] = time.time()
-        restart["server_started_at"] = restart["server_exited_at"] + down  # the new process listens from then on
-        server = spawn_server(procs, server_port, logs / "server.log", start_at=restart["server_started_at"], stateless=scenario.stateless)
-        say.wait("server down", down)
-        restart["server_ready_at"] = wait_ready(procs, server, server_port, logs / "server.log")
+        if replacement is None:  # the new process listens `down` s after the old one exited
+            replacement = spawn_server(procs, server_port, logs / "server.log", start_at=restart["server_exited_at"] + down, stateless=scenario.stateless)
+        server = replacement
+        say.wait("server down", max(0.0, restart["server_stopped_at"] + down - time.time()) if scenario.prestart else down)
+        starts: list[float] = []
+        restart["server_ready_at"] = wait_ready(procs, server, server_port, logs / "server.log", starts=starts)
+        restart["server_started_at"] = starts[0] if starts else restart["server_ready_at"]  # began to bind
         say("server back up (new process, no sessions)")
 
         def rebound() -> str:

@@ -4,7 +4,8 @@
 ``/dev-agents/mcp``, ``/sprint/mcp`` and ``/ci-infra/mcp`` behind uvicorn until
 SIGTERM or Ctrl-C, and prints ``ready <port> <boot>`` on stdout once it accepts
 connections (the orchestrator waits for that line instead of probing the port,
-which would add connections to the capture).  Every start has a new ``boot`` id
+which would add connections to the capture; a ``starting <port> <epoch>`` line
+before it says when it began to bind).  Every start has a new ``boot`` id
 and no sessions, so a restart makes every old session id unknown (404), as with
 any real server process.  ``--stateless`` serves the same namespaces with the
 SDK's ``stateless_http=True`` (no session ids at all).
@@ -123,6 +124,7 @@ async def serve(port: int, namespaces: tuple[str, ...] = NAMESPACES, start_at: f
         timeout_graceful_shutdown=1,  # open SSE streams would otherwise hold the shutdown
     )
     server = uvicorn.Server(config)
+    print(f"starting {port} {time.time():.6f}", flush=True)  # when it begins to bind (the demo's truth.json)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
