@@ -12,7 +12,7 @@ Example (every key optional)::
       storm_min_reopens: 5     # clean GET reopens at a fixed interval => reconnect-storm
       rebind_within: 60        # s after the server came back (used by `check --within`)
       hung_after: 10           # s unanswered while the server answers others => hung-request
-      schedule_margin: 1       # s of nothing after the last step of a known finite schedule => gave up
+      schedule_margin: 0       # s of nothing needed after the last step of a known finite schedule => gave up
       sibling_margin: 10       # s a namespace may lag behind siblings of the same client that rebound
     redact:
       headers: [x-api-key]     # extra header names to redact (Authorization, Cookie, ... always are)
@@ -45,7 +45,7 @@ class Thresholds:
     storm_min_reopens: int = 5
     rebind_within: float = 60.0
     hung_after: float = 10.0  # a request unanswered this long while the server answered others is hung
-    schedule_margin: float = 1.0  # nothing this long after the last step of a finite schedule: it gave up
+    schedule_margin: float = 0.0  # nothing this long after the last step of a finite schedule: it gave up (the schedule says it stops)
     sibling_margin: float = 10.0  # least lag behind the same client's rebound namespaces that means a stall
 
 

@@ -160,28 +160,40 @@ class Attributor:
         for _, got in steps:
             self.used.add(self.refusals.index(got))
 
+    def _failure(self, plan: Plan, expected: float) -> tuple[float, Refusal | None] | None:
+        """What started a host schedule whose first step came ``expected`` + delay: the refused
+        connection of the failed call, or the cut of the namespace's stream (hosts that react to it)."""
+        got = self._nearest(expected, HOST_TOL, plan.address)
+        if got is not None:
+            return got.t, got
+        if plan.cut is not None and abs(plan.cut - expected) <= HOST_TOL:
+            return plan.cut, None
+        return None
+
     def backward(self, plan: Plan) -> Fit | None:
         """A host schedule that ends in the namespace's first attempt on the wire after the server was back."""
         if plan.first_visible is None:
             return None
         best: Fit | None = None
         for name, delays in HOST_SCHEDULES.items():
-            for k in range(1, len(delays)):  # the visible attempt is step k+1: the failure and steps 1..k were refused
-                chain = self._chain(plan.first_visible, delays[: k + 1], plan.address, backwards=True)
-                self._release(got for _, got in chain)
-                if len(chain) != k + 1 or chain[-1][1].t < plan.trouble - 0.5:
+            for k in range(1, len(delays)):  # the visible attempt is step k+1; steps 1..k were refused
+                chain = self._chain(plan.first_visible, delays[1 : k + 1], plan.address, backwards=True)
+                start = self._failure(plan, chain[-1][1].t - delays[0]) if len(chain) == k else None
+                self._release([got for _, got in chain] + ([start[1]] if start and start[1] else []))
+                if start is None or start[0] < plan.trouble - 0.5:
                     continue
-                anchor = chain[-1][1]
-                steps = list(reversed(chain[:-1]))
-                if best is None or len(steps) > len(best.steps):
-                    best = Fit(name, delays, anchor.t, steps, anchor)  # type: ignore[arg-type]
+                if best is None or k > len(best.steps):
+                    best = Fit(name, delays, start[0], list(reversed(chain)), start[1])  # type: ignore[arg-type]
         if best is None and plan.period is not None:
             best = self._periodic(plan, plan.period)
         if best is not None:
-            assert best.anchor_refusal is not None
-            self._claim([(best.anchor, best.anchor_refusal)])
-            self._claim(best.steps)  # type: ignore[arg-type]
+            self._claim_fit(best)
         return best
+
+    def _claim_fit(self, fit: Fit) -> None:
+        if fit.anchor_refusal is not None:
+            self._claim([(fit.anchor, fit.anchor_refusal)])
+        self._claim(fit.steps)  # type: ignore[arg-type]
 
     def _periodic(self, plan: Plan, period: float) -> Fit | None:
         """A client that retries at a fixed interval: the rhythm of its visible attempts, continued back
@@ -197,26 +209,25 @@ class Attributor:
         return Fit(f"a fixed {period:.1f} s interval", (period,) * 1000, anchor.t, list(reversed(chain[:-1])), anchor, kind="periodic")
 
     def forward(self, plan: Plan, within: float) -> Fit | None:
-        """A host schedule started by an unclaimed refusal (the failed call) soon after the trouble."""
+        """A host schedule started by the namespace's failure soon after the trouble: an unclaimed
+        refused connection (its failed call), or the cut of its stream."""
+        starts: list[tuple[float, Refusal | None]] = [(plan.cut, None)] if plan.cut is not None else []
+        starts += [(r.t, r) for i, r in enumerate(self.refusals) if i not in self.used and _compatible(r, plan.address) and plan.trouble - 0.05 <= r.t <= plan.trouble + within]
         best: Fit | None = None
-        for i, first in enumerate(self.refusals):
-            if first.t < plan.trouble - 0.05 or i in self.used or not _compatible(first, plan.address):
-                continue
-            if first.t > plan.trouble + within:
-                break
-            self.used.add(i)
+        for t, refusal in starts:
+            if refusal is not None:
+                self.used.add(self.refusals.index(refusal))
             for name, delays in HOST_SCHEDULES.items():
-                chain = self._chain(first.t, delays, plan.address)
+                chain = self._chain(t, delays, plan.address)
                 self._release(got for _, got in chain)
                 if chain and (best is None or len(chain) > len(best.steps)):
-                    best = Fit(name, delays, first.t, chain, first)  # type: ignore[arg-type]
-            self.used.discard(i)
-        if best is not None and len(best.steps) == 1 and not self._expected_failure(plan, best.anchor):
+                    best = Fit(name, delays, t, chain, refusal)  # type: ignore[arg-type]
+            if refusal is not None:
+                self.used.discard(self.refusals.index(refusal))
+        if best is not None and len(best.steps) == 1 and best.anchor_refusal is not None and not self._expected_failure(plan, best.anchor):
             best = None  # one step is a coincidence unless the failure came when the namespace's next call was due
         if best is not None:
-            assert best.anchor_refusal is not None
-            self._claim([(best.anchor, best.anchor_refusal)])
-            self._claim(best.steps)  # type: ignore[arg-type]
+            self._claim_fit(best)
         return best
 
     @staticmethod
@@ -246,4 +257,8 @@ def attribute(plans: list[Plan], refusals: list[Refusal], busy_within: dict[str,
             fit = attributor.forward(plan, busy_within.get(plan.ns, 2.0))
             if fit is not None:
                 fits[plan.ns] = fit
+    left = attributor.unclaimed()
+    for name, fit in list(fits.items()):
+        if fit.kind == "host" and len(fit.steps) == 1 and any(r.t > fit.last_t + BURST for r in left):
+            del fits[name]  # a single try that "stopped", while unexplained attempts went on: not told apart
     return fits

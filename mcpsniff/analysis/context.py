@@ -17,6 +17,9 @@ from .lifecycle import SETUP_METHODS, answered
 from .model import ClientIdentity, Exchange, Generation, NamespaceLifecycle, RestartWindow
 
 
+IN_FLIGHT_GRACE = 1.0  # s: a call waiting this long for its answer at the end of a capture is no evidence either way
+
+
 @dataclass
 class Context:
     """One namespace, judged against one restart (or against its own first failure)."""
@@ -60,8 +63,20 @@ class Context:
         return self.t_end - ex.t >= self.hung_after and self.answered_after(ex.t + 0.5) > 0
 
     def in_flight(self, ex: Exchange) -> bool:
-        """Still waiting for its answer when the capture ended, and not hung: no failure yet."""
-        return ex.outcome == R.OPEN_AT_END and not self.hung(ex) and self.t_end - ex.t < self.patience
+        """Still waiting for its answer when the capture ended, and not for long: no failure yet.
+
+        Waiting longer than ``IN_FLIGHT_GRACE`` and ten times the namespace's usual answer
+        time is overdue: not a failure yet, but no proof the session works either.
+        """
+        if ex.outcome != R.OPEN_AT_END:
+            return False
+        waited = self.t_end - ex.t
+        return waited < max(IN_FLIGHT_GRACE, 10 * self.usual_answer())
+
+    def usual_answer(self) -> float:
+        """The median time the namespace's calls took to be answered."""
+        times = [ex.t_end - ex.t for ex in self.ns.exchanges[-50:] if is_call(ex) and ex.t_end is not None and ex.outcome == R.COMPLETE and ex.count == 1]
+        return median(times) if times else 0.0
 
     def silent_since(self) -> float:
         """The namespace's last activity: its last request, the last refusal of the window, the trouble."""

@@ -75,6 +75,7 @@ class LifecycleBuilder:
         self.last_refusal: float | None = None
         self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
         self.clients = ClientObserver()
+        self.minted: dict[str, float] = {}  # session id -> when a response first carried it
         self.hops = HopSampler()
         self.set_aside: list[str] = []  # server addresses whose traffic was a proxy's client hop
         self._routine: set[str] = set()  # xids of ended routine exchanges (compact mode), which later ones may merge into
@@ -186,12 +187,16 @@ class LifecycleBuilder:
             self.restarts.good_response(ex.server, rec.t)
         ex.stream = rec.stream
         ex.new_session_id = R.header(rec.headers, "mcp-session-id")
+        if ex.new_session_id and ex.new_session_id not in self.minted and len(self.minted) < 100_000:
+            self.minted[ex.new_session_id] = rec.t
         if not self.compact:
             ex.response_headers = rec.headers
             ex.response_body = rec.body
         if not rec.stream:
             ex.t_end = rec.t_end if rec.t_end is not None else rec.t
             self._payload(ex, rec.body, jsonrpc.parse(rec.body).messages if rec.body and rec.status != 202 else ())
+            if ex.error == "session-not-found" and ex.session_id:
+                self.restarts.session_lost(ex.server, rec.t, self.minted.get(ex.session_id))
             if ex.error == "upstream-unavailable":  # a reverse proxy answering for a server that is down
                 self.restarts.refused(ex.server, ex.t)
                 self.last_refusal = ex.t

@@ -13,6 +13,8 @@ from .model import RestartWindow
 
 CLUSTER_GAP = 30.0  # refusals further apart than this belong to separate restarts
 LEAD_IN = 10.0  # server-side closes (after the last good response) this long before the first refusal mark the start
+BURST_SPAN = 1.5  # s: server-side closes this close together are one shutdown
+BURST_MIN = 2  # closes that make a shutdown burst
 
 
 @dataclass
@@ -27,6 +29,7 @@ class _Cluster:
     t_back: float | None = None  # first accepted connection after the last refusal
     t_good_after: float | None = None  # first good response after the last refusal (proxy path)
     served_again: bool = False  # a good response came after t_back: a later refusal is a new restart
+    lost_sessions_at: float | None = None  # no refusal seen: an old session id was rejected then (sessions lost)
 
 
 @dataclass
@@ -35,6 +38,7 @@ class RestartTracker:
     _current: dict[str, _Cluster] = field(default_factory=dict)
     _closes: dict[str, deque[float]] = field(default_factory=dict)
     _responses: dict[str, deque[float]] = field(default_factory=dict)
+    _opens: dict[str, deque[float]] = field(default_factory=dict)
 
     def _recent(self, table: dict[str, deque[float]], server: str, t: float) -> deque[float]:
         recent = table.setdefault(server, deque())
@@ -60,12 +64,36 @@ class RestartTracker:
         cluster.t_back = cluster.t_good_after = None  # still down: any earlier "back" was premature
 
     def opened(self, server: str, t: float) -> None:
+        self._recent(self._opens, server, t)
         cluster = self._current.get(server)
         if cluster is not None and cluster.t_back is None and t > cluster.last:
             cluster.t_back = t
 
     def server_closed(self, server: str, t: float) -> None:
         self._recent(self._closes, server, t)
+
+    def session_lost(self, server: str, t: float, minted: float | None) -> None:
+        """An old session id was rejected (404 session not found) at ``t``.
+
+        A restart too quick to refuse anything still shows: a burst of connections the server
+        closed at once (SIGTERM ends every keep-alive connection and stream), then sessions the
+        new process does not know.  A lone expired session is not a restart: the burst must lie
+        between the session's creation and its rejection.
+        """
+        cluster = self._current.get(server)
+        if cluster is not None and t - cluster.last <= CLUSTER_GAP:
+            return
+        closes = [c for c in self._closes.get(server, ()) if c <= t and (minted is None or c > minted)]
+        burst = [c for c in closes if closes and c - closes[0] <= BURST_SPAN] if closes else []
+        if len(burst) < BURST_MIN:
+            return
+        down, end = burst[0], burst[-1]
+        last_good = max((r for r in self._responses.get(server, ()) if r <= down), default=None)
+        cluster = _Cluster(server, down, end, down, last_good, len(burst), refusals=0, lost_sessions_at=t)
+        cluster.t_back = next((o for o in self._opens.get(server, ()) if end < o <= t), None)
+        cluster.served_again = True
+        self._current[server] = cluster
+        self.clusters.append(cluster)
 
     def good_response(self, server: str, t: float) -> None:
         self._recent(self._responses, server, t)
@@ -84,8 +112,11 @@ class RestartTracker:
     def windows(self, t0: float) -> list[RestartWindow]:
         result = []
         for c in sorted(self.clusters, key=lambda c: c.t_down):
-            evidence = [f"{c.refusals} connection(s) to {c.server or 'the server'} refused between +{c.first - t0:.2f}s and +{c.last - t0:.2f}s"]
-            if c.closes_before:
+            if c.refusals:
+                evidence = [f"{c.refusals} connection(s) to {c.server or 'the server'} refused between +{c.first - t0:.2f}s and +{c.last - t0:.2f}s"]
+            else:
+                evidence = [f"no connection was refused, but {c.closes_before} connection(s) were closed by {c.server or 'the server'} at once at +{c.first - t0:.2f}s and an old session id was rejected at +{(c.lost_sessions_at or c.last) - t0:.2f}s: the server restarted and lost its sessions"]
+            if c.closes_before and c.refusals:
                 evidence.append(f"{c.closes_before} connection(s) closed or reset by the server just before")
             back = c.t_back if c.t_back is not None else c.t_good_after
             if back is not None:
