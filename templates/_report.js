@@ -331,6 +331,15 @@
   }
   function conn(c) { var a = D.conns[c]; return a ? c + "  " + a[0] + " → " + a[1] : c; }
   function stallOf(xid) { for (var n = 0; n < NS.length; n++) if (NS[n].stall && NS[n].stall.xid === xid) return n; return -1; }
+  function stallOfConn(c) { for (var n = 0; n < NS.length; n++) if (NS[n].stall && NS[n].stall.xid == null && NS[n].stall.c === c) return n; return -1; }
+  function stallBox(sn) {
+    var box = el("div", "stall-card");
+    box.appendChild(el("p", null, "⚑ Stall point of " + NS[sn].name + ": " + (NS[sn].sig || "stalled")));
+    if (NS[sn].stall.how) box.appendChild(el("p", "muted", "Tied to " + NS[sn].name + " by " + NS[sn].stall.how));
+    if (NS[sn].expl) box.appendChild(el("p", "explanation", NS[sn].expl));
+    if (NS[sn].advice) box.appendChild(el("p", "advice", "Fix: " + NS[sn].advice));
+    return box;
+  }
 
   function showExchange(it, tickIdx) {
     var x = it.x;
@@ -340,13 +349,7 @@
     h.appendChild(el("span", it.bad ? "status-bad" : "status-ok", st + (x.err ? " " + x.err : "")));
     details.appendChild(h);
     var sn = stallOf(x.i);
-    if (sn >= 0) {
-      var box = el("div", "stall-card");
-      box.appendChild(el("p", null, "⚑ Stall point of " + NS[sn].name + ": " + (NS[sn].sig || "stalled")));
-      if (NS[sn].expl) box.appendChild(el("p", "explanation", NS[sn].expl));
-      if (NS[sn].advice) box.appendChild(el("p", "advice", "Fix: " + NS[sn].advice));
-      details.appendChild(box);
-    }
+    if (sn >= 0) details.appendChild(stallBox(sn));
     var gen = NS[x.n].gens.filter(function (g) { return g.i === x.g; })[0];
     details.appendChild(dl([
       ["exchange", x.i + (x.f != null ? "  (frame #" + x.f + ")" : "")],
@@ -381,6 +384,8 @@
   function showConn(u) {
     details.replaceChildren();
     details.appendChild(el("h3", null, "TCP connection " + u.ev + " (no HTTP request)"));
+    var sn = stallOfConn(u.c);
+    if (sn >= 0) details.appendChild(stallBox(sn));
     details.appendChild(dl([["time", fmt(u.t) + "   " + abs(u.t)], ["connection", u.c], ["client", u.client], ["server", u.server], ["frame", u.f != null ? "#" + u.f : null]]));
   }
   function select(h) {
@@ -397,6 +402,10 @@
     setView(a, s.t + Math.max(pad, (s.t - a) * 0.6));
     var it = s.xid != null ? BYID[s.xid] : null;
     if (it) select({ it: it, tick: -1 });
+    else {
+      var u = (D.un || []).filter(function (c) { return c.c === s.c; })[0];
+      if (u) select({ un: u });
+    }
     if (scroll) document.getElementById("timeline").scrollIntoView({ block: "start" });
   }
 

@@ -98,7 +98,7 @@ def test_sse_garbage_keeps_the_response_event() -> None:
     result = CliRunner().invoke(main, ["analyze", str(BAD / "sse-garbage.pcap"), "--format", "json", "--full"])
     exchanges = json.loads(result.stdout)["namespaces"][0]["exchanges"]
     odd = next(ex for ex in exchanges if ex["frame"] == 50)  # the hand-written exchange
-    assert [tick["rpc"] for tick in odd["events"]] == ["response"]
+    assert [(tick["event"], tick["rpc"]) for tick in odd["events"]] == [(":comment", ""), ("message", "response")]  # the comment line is kept as keep-alive evidence
     assert odd["status"] == 200 and not odd["error"]
 
 

@@ -184,8 +184,10 @@ class Attributor:
                     continue
                 if best is None or k > len(best.steps):
                     best = Fit(name, delays, start[0], list(reversed(chain)), start[1])  # type: ignore[arg-type]
-        if best is None and plan.period is not None:
-            best = self._periodic(plan, plan.period)
+        if plan.period is not None:  # a client that retries at its calls' rhythm: whichever explains more wins
+            steady = self._periodic(plan, plan.period)
+            if steady is not None and (best is None or len(steady.steps) > len(best.steps)):
+                best = steady
         if best is not None:
             self._claim_fit(best)
         return best

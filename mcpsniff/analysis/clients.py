@@ -41,11 +41,13 @@ AGENTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"cursor/?([\w.]*)", re.I), "cursor", "Cursor"),
     (re.compile(r"^(?:node|undici)(?:/([\w.]+))?$", re.I), "ts-sdk", "TypeScript SDK (Node fetch)"),
     (re.compile(r"python-httpx/([\w.]+)", re.I), "python-sdk", "Python SDK (httpx)"),
+    (re.compile(r"python-httpx2/([\w.]+)", re.I), "python-sdk", "Python SDK 2.x (httpx2)"),
     (re.compile(r"go-http-client/([\w.]+)", re.I), "go-sdk", "Go SDK (net/http)"),
     (re.compile(r"rmcp/?([\w.]*)", re.I), "rust-sdk", "Rust SDK (rmcp)"),
 )
 
 SDK_LABELS = {"ts-sdk": "TypeScript SDK (Node fetch)", "python-sdk": "Python SDK (httpx)"}
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 PYTHON_SDK_DEFAULT_INFO = ("mcp", "0.1.0")  # the Python SDK client's clientInfo unless the host sets one
 
 
@@ -86,6 +88,7 @@ class _Seen:
     conns: set[str] = field(default_factory=set)
     requests: int = 0
     client_resets: int = 0
+    modern: bool = False  # sent 2026-07-28 requests
 
 
 class ClientObserver:
@@ -108,11 +111,17 @@ class ClientObserver:
         if client and len(seen.addresses) < 16:
             seen.addresses.add(client.rpartition(":")[0])
         for msg in messages:
-            if msg.method == "initialize" and isinstance(msg.params, dict):
+            if not isinstance(msg.params, dict):
+                continue
+            if msg.method == "initialize":
                 info = msg.params.get("clientInfo")
-                if isinstance(info, dict):
-                    seen.info = (str(info.get("name", ""))[:80], str(info.get("version", ""))[:40])
                 seen.info_protocol = str(msg.params.get("protocolVersion", ""))[:40]
+            elif seen.info is None and isinstance(msg.params.get("_meta"), dict):
+                info = msg.params["_meta"].get(META_CLIENT_INFO)  # 2026-07-28: every request says who sent it
+            else:
+                continue
+            if isinstance(info, dict):
+                seen.info = (str(info.get("name", ""))[:80], str(info.get("version", ""))[:40])
         if seen.samples >= MAX_SAMPLES:
             return
         seen.samples += 1
@@ -122,6 +131,7 @@ class ClientObserver:
                 seen.agents[value[:120]] = seen.agents.get(value[:120], 0) + 1
             elif low == "mcp-protocol-version":
                 seen.protocol = value[:40]
+                seen.modern = seen.modern or not value.startswith(("2024-", "2025-"))
             elif low in ("accept-language", "sec-fetch-mode") and value in ("*", "cors"):
                 seen.fetch_headers = True
             elif key == "Accept" and method == "GET":
@@ -151,6 +161,8 @@ class ClientObserver:
             if match:
                 ident.family, ident.label = family, label
                 ident.version = match.group(1) or ""
+                if family == "python-sdk" and ident.version:
+                    ident.version = f"({agent.split('/')[0].removeprefix('python-')} {ident.version})"  # the HTTP library's version, not the SDK's
                 ident.recognised_by.append(f"User-Agent: {agent}")
                 break
         else:
@@ -178,6 +190,8 @@ class ClientObserver:
             ident.recognised_by.append(f"connections: {ident.connections}")
         if seen.spelling:
             ident.recognised_by.append(f"header names {seen.spelling}")
+        if seen.modern:
+            ident.recognised_by.append("speaks 2026-07-28 (a 2.x SDK)")
         ident.address = ",".join(sorted(seen.addresses))
         if ident.family == "unrecognised" and ident.label == "unrecognised" and agent:
             ident.label = f"unrecognised ({agent})"

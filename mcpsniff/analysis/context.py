@@ -13,7 +13,7 @@ from statistics import median
 
 from .. import records as R
 from .clients import Behaviour
-from .lifecycle import SETUP_METHODS, answered
+from .lifecycle import PROBE_REJECTED, SETUP_METHODS, answered
 from .model import ClientIdentity, Exchange, Generation, NamespaceLifecycle, RestartWindow
 
 
@@ -38,6 +38,7 @@ class Context:
     client: ClientIdentity = field(default_factory=ClientIdentity)
     behaviour: Behaviour = field(default_factory=Behaviour)
     answers: list[float] = field(default_factory=list)  # sorted times this server answered anybody
+    modern: bool = False  # the namespace speaks the sessionless 2026-07-28 revision
 
     @property
     def t_back(self) -> float | None:
@@ -84,18 +85,35 @@ class Context:
 
 
 def failed(ex: Exchange) -> bool:
+    if ex.error == PROBE_REJECTED:
+        return False  # a version probe an older server did not know: the client falls back, nothing failed
     return bool(ex.error) or (ex.status is not None and ex.status >= 400) or not answered(ex)
 
 
+def is_stream(ex: Exchange) -> bool:
+    """A long-lived stream of server messages: the 2025 GET stream or a 2026 subscriptions/listen."""
+    return ex.method == "GET" or "subscriptions/listen" in ex.rpc_methods
+
+
+NOT_CALLS = SETUP_METHODS | {"server/discover", "subscriptions/listen"}
+
+
 def is_call(ex: Exchange) -> bool:
-    """A normal request (not session set-up, not the GET stream)."""
-    return ex.method == "POST" and bool(ex.rpc_methods) and not SETUP_METHODS.intersection(ex.rpc_methods)
+    """A normal request (not session set-up or version discovery, not a stream)."""
+    return ex.method == "POST" and bool(ex.rpc_methods) and not NOT_CALLS.intersection(ex.rpc_methods)
 
 
 def cut_by_downtime(ctx: Context) -> Exchange | None:
     """The namespace's exchange that the server's going down cut off (its GET stream, usually)."""
     cut = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t and ex.outcome in (R.CLOSED, R.RESET) and (ex.t_end or ex.t) >= ctx.trouble_t - 1.0]
-    return max(cut, key=lambda ex: (ex.method == "GET", ex.t_end or ex.t), default=None)
+    return max(cut, key=lambda ex: (is_stream(ex), ex.t_end or ex.t), default=None)
+
+
+def ended_by_restart(ctx: Context) -> Exchange | None:
+    """The namespace's stream (GET or subscriptions/listen) that ended when the server went down,
+    cut or closed cleanly (a server may end a listen gracefully at shutdown)."""
+    ended = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t and is_stream(ex) and ex.status == 200 and ex.t_end is not None and ctx.trouble_t - 1.0 <= ex.t_end <= ctx.trouble_t + 5.0]
+    return max(ended, key=lambda ex: ex.t_end or ex.t, default=None)
 
 
 def call_period(exchanges: list[Exchange]) -> float | None:
@@ -124,7 +142,7 @@ def activity(ctx: Context) -> bool | None:
         return False  # a call was in flight when the server went down
     calls = [ex for ex in before if is_call(ex) and "tools/list" not in ex.rpc_methods]
     period = call_period(before)
-    stream_open = any(ex.method == "GET" and ex.status == 200 and (ex.t_end is None or ex.t_end >= ctx.trouble_t - 1.0) for ex in before)
+    stream_open = any(is_stream(ex) and ex.status == 200 and (ex.t_end is None or ex.t_end >= ctx.trouble_t - 1.0) for ex in before)
     if not calls:
         return True if stream_open else None
     since = ctx.trouble_t - max(ex.t_end or ex.t for ex in calls)

@@ -30,11 +30,13 @@ from .lifecycle import SETUP_METHODS, LifecycleBuilder, answered, connection_sum
 from .model import (
     HUNG,
     INFERRED,
+    MIXED,
     NOT_AFFECTED,
     PROVEN,
     REBOUND,
     SCHEDULE_EXHAUSTED,
     SIBLINGS_ALIVE,
+    SESSIONLESS,
     SILENCE,
     STALLED,
     UNKNOWN,
@@ -46,7 +48,8 @@ from .model import (
     NamespaceLifecycle,
     RestartWindow,
 )
-from .rules import RULES, Hit, attempt_times, fit_attempts, result_text, rule_call_lost_after_rebind, rule_gave_up_while_down, stall_point
+from .revision import DISCOVER, LISTEN, build_instances, is_modern, revision_of
+from .rules import RULES, SESSIONLESS_RULES, Hit, attempt_times, fit_attempts, result_text, rule_call_lost_after_rebind, rule_gave_up_while_down, stall_point
 from .schedules import attempt_gaps, match_schedule
 from .siblings import divergence
 from .texts import ADVICE, EXPLANATION, NEXT_CAPTURE
@@ -80,12 +83,56 @@ def _rebind(ctx: Context) -> Generation | None:
     return None
 
 
+def _sessionless_rebind(ctx: Context) -> tuple[str, Exchange] | None:
+    """Sessionless: after the restart the namespace's requests are answered again.
+
+    A namespace that only held a subscriptions/listen stream is back when it opens one
+    again; one that made calls, when its calls are answered (and the last one is not hung).
+    """
+    back = ctx.t_back
+    later = [ex for ex in ctx.after if back is None or ex.t >= back]
+    before = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t]
+    if any(LISTEN in ex.rpc_methods for ex in before) and not any(is_call(ex) and "tools/list" not in ex.rpc_methods for ex in before):
+        relisten = next((ex for ex in later if LISTEN in ex.rpc_methods and ex.status == 200), None)
+        return ("listen-reissued", relisten) if relisten is not None else None
+    calls = [ex for ex in later if is_call(ex)]
+    good = [ex for ex in calls if not failed(ex)]
+    if not good:
+        return None
+    last_failure = max((ex.t for ex in calls if failed(ex) and not ctx.in_flight(ex)), default=None)
+    if last_failure is not None and not any(ex.t > last_failure for ex in good):
+        return None
+    rebuilt = any(DISCOVER in ex.rpc_methods and ex.ok for ex in later if ex.t <= good[0].t)
+    return ("rebuilt-client" if rebuilt else "requests-resumed"), good[0]
+
+
+def _sessionless_findings(ctx: Context) -> list[str]:
+    """What a rebound sessionless namespace still lost: its listen stream, a request the restart broke."""
+    out = []
+    cut = cut_by_downtime(ctx)
+    if cut is not None and LISTEN in cut.rpc_methods and not any(LISTEN in ex.rpc_methods and ex.status == 200 for ex in ctx.after):
+        out.append(f"subscription-not-reissued: its subscriptions/listen stream was cut at {ctx.rel(cut.t_end or cut.t)} and never opened again; its calls work, but server notifications (list_changed, ...) no longer reach it")
+    for ex in ctx.ns.exchanges:
+        if ex.t < ctx.trouble_t and is_call(ex) and ex.outcome in (R.CLOSED, R.RESET) and not answered(ex) and (ex.t_end or ex.t) >= ctx.trouble_t - 1.0:
+            if not any(later.rpc_methods == ex.rpc_methods and later.mcp_name == ex.mcp_name for later in ctx.after):
+                out.append(f"request-not-reissued: {ex.label}{' ' + ex.mcp_name if ex.mcp_name else ''} was cut at {ctx.rel(ex.t_end or ex.t)} and never sent again with a new id")
+    return out
+
+
 def _survived(ctx: Context) -> Exchange | None:
     """A stateless server (or one that kept its sessions) accepted the old session after the trouble."""
     for ex in ctx.after:
         if ex.session_id in ctx.old_sids and ex.ok and answered(ex) and ex.method == "POST" and (ctx.t_back is None or ex.t >= ctx.t_back) and not SETUP_METHODS.intersection(ex.rpc_methods):
             return ex
     return None
+
+
+def _times(ex: Exchange, most: int = 6) -> list[float]:
+    """Request times of an exchange; routine calls merged into one (compact analysis) spread evenly."""
+    if ex.count <= 1 or ex.t_end is None:
+        return [ex.t]
+    step = (ex.t_end - ex.t) / (ex.count - 1)
+    return [ex.t + i * step for i in range(min(ex.count, most))]
 
 
 def _steady(times: list[float]) -> float | None:
@@ -133,19 +180,21 @@ class Judge:
         after = [ex for ex in ns.exchanges if trouble_t <= ex.t < horizon]
         th = self.config.thresholds
         server = ns.exchanges[0].server
-        return Context(ns, window, trouble_t, self.t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon, th.give_up_after, th.hung_after, ns.client, behaviour(ns.client), self.answers.get(server, []))
+        before = [ex for ex in ns.exchanges if ex.t < trouble_t]
+        modern = ns.revision == SESSIONLESS or (ns.revision == MIXED and is_modern((before or after or ns.exchanges)[-1]))
+        return Context(ns, window, trouble_t, self.t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon, th.give_up_after, th.hung_after, ns.client, behaviour(ns.client), self.answers.get(server, []), modern)
 
     # -- pass 2 ---------------------------------------------------------------------
     def plan(self, ctx: Context) -> Plan:
         cut = cut_by_downtime(ctx)
         stream_cut = cut.t_end if cut is not None and cut.method == "GET" and cut.t_end is not None else None
         beh = ctx.behaviour
-        delays, name = beh.stream_retry, beh.stream_retry_name
+        delays, name = (beh.stream_retry, beh.stream_retry_name) if not ctx.modern else ((), "")  # no SDK re-issues a 2026 listen
         retry = next((tick.retry for tick in reversed(cut.events) if tick.retry is not None), None) if cut is not None else None
         if retry is not None and delays:
             delays, name = tuple(retry / 1000.0 for _ in delays), f"{name.split(' (')[0]} after the server's retry: {retry} ms"
         back = ctx.t_back
-        visible = [ex.t for ex in ctx.after if back is not None and ex.t >= back]
+        visible = [t for ex in ctx.after if back is not None and ex.t >= back for t in _times(ex)]
         before = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t]
         period = call_period(before)
         calls = [ex.t_end or ex.t for ex in before if is_call(ex) and "tools/list" not in ex.rpc_methods]
@@ -160,7 +209,7 @@ class Judge:
             stream_gets=[ex for ex in ctx.after if ex.method == "GET"],
             first_visible=visible[0] if visible else None,
             next_call=max(calls) + period if calls and period is not None else None,
-            period=_steady(visible[:6]),
+            period=_steady([t for ex in ctx.after if back is not None and ex.t >= back and is_call(ex) for t in _times(ex)][:6]),
         )
 
     def attribute(self) -> None:
@@ -185,6 +234,17 @@ class Judge:
     def proven_rebind(self, ctx: Context) -> Diagnosis | None:
         diag = Diagnosis(verdict=UNKNOWN)
         diag.evidence.extend(ctx.window.evidence if ctx.window else [f"first failed exchange at {ctx.rel(ctx.trouble_t)}"])
+        if ctx.modern:
+            back = _sessionless_rebind(ctx)
+            if back is not None:
+                diag.verdict, diag.signature, diag.basis = REBOUND, back[0], PROVEN
+                diag.t_rebound = back[1].t_end or back[1].t
+                diag.evidence.append(f"{back[1].label}{' ' + back[1].mcp_name if back[1].mcp_name else ''} answered at {ctx.rel(back[1].t)} after the restart" + (" by a new client instance (server/discover first)" if back[0] == "rebuilt-client" else ""))
+                diag.findings.extend(_sessionless_findings(ctx))
+                return diag
+            if ctx.window is None and not ctx.after:
+                return Diagnosis(verdict=NOT_AFFECTED, basis=PROVEN)
+            return None
         gen = _rebind(ctx)
         if gen is not None and rule_call_lost_after_rebind(ctx) is None:
             diag.verdict, diag.signature, diag.basis = REBOUND, "new-session", PROVEN
@@ -204,7 +264,10 @@ class Judge:
         diag = Diagnosis(verdict=UNKNOWN)
         diag.evidence.extend(ctx.window.evidence if ctx.window else [f"first failed exchange at {ctx.rel(ctx.trouble_t)}"])
         fit = self.fits.get(ctx.ns.name)
-        hit = next((h for h in (rule(ctx) for rule in RULES) if h is not None), None) or rule_gave_up_while_down(ctx, fit)
+        rules = SESSIONLESS_RULES if ctx.modern else RULES
+        hit = next((h for h in (rule(ctx) for rule in rules) if h is not None), None) or rule_gave_up_while_down(ctx, fit)
+        if hit is not None and ctx.modern and hit.signature in ("retries-exhausted-while-down", "backoff-gave-up", "reinit-once-gave-up"):
+            hit.signature = "client-gave-up"
         self.hits[ctx.ns.name] = hit
         th = self.config.thresholds
         if (hit is None or not hit.definitive) and inference.pending_step(ctx, fit) is not None:
@@ -323,8 +386,12 @@ def analyze_records(records: Iterable[R.Record], config: Config, sources: list[s
     builder.finish()
     windows = builder.restarts.windows(builder.t0 or 0.0)
     namespaces = sorted(builder.namespaces.values(), key=lambda ns: ns.exchanges[0].t)
+    t0 = builder.t0 or 0.0
     for ns in namespaces:
         ns.client = builder.clients.identify(ns.name)
+        ns.revision, ns.probe = revision_of(ns.exchanges, t0)
+        if ns.revision in (SESSIONLESS, MIXED):
+            ns.generations += build_instances(ns.exchanges, [w.t_down for w in windows], len(ns.generations) + 1)
     judge = Judge(builder, windows, config)
     for ns in namespaces:  # pass 1
         got = judge.context(ns)
@@ -364,4 +431,5 @@ def analyze_records(records: Iterable[R.Record], config: Config, sources: list[s
         unattributed=builder.unattributed,
         warnings=builder.warnings,
         stats={"connections": len(builder.conns), "exchanges": exchanges, "non_mcp_requests": builder.skipped_requests},
+        conformance=builder.conformance.report(t0),
     )

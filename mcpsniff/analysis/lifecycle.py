@@ -14,12 +14,16 @@ from .. import records as R
 from ..config import Config
 from ..wire import jsonrpc
 from .clients import ClientObserver
+from .conformance import ConformanceObserver, meta_version, modern, rpc_name
 from .hops import HopSampler, fingerprint
 from .model import Exchange, Generation, NamespaceLifecycle, SseTick
 from .namespaces import NamespaceResolver
 from .restarts import RestartTracker
 
 SETUP_METHODS = frozenset({"initialize", "notifications/initialized"})
+# JSON-RPC error codes that name what went wrong, whatever the HTTP status (2026-07-28 adds the first three)
+RPC_ERRORS = {-32020: "header-mismatch", -32021: "missing-capability", -32022: "unsupported-version", -32601: "method-not-found"}
+PROBE_REJECTED = "probe-rejected"  # Exchange.error of a server/discover probe answered 4xx: neither session nor failure
 MAX_TICKS_COMPACT = 50
 MAX_INVALID_WARNINGS = 20
 
@@ -31,6 +35,8 @@ def classify_error(status: int | None, body: str, messages: tuple[jsonrpc.RpcMes
             text = (msg.error_message or "").lower()
             if "session" in text and ("not found" in text or "terminated" in text or "invalid" in text):
                 return "session-not-found", f"{msg.error_code} {msg.error_message}"
+            if msg.error_code in RPC_ERRORS:
+                return RPC_ERRORS[msg.error_code], f"{msg.error_code} {msg.error_message}"[:200]
             if status is None or 200 <= status < 300:
                 return "jsonrpc-error", f"{msg.error_code} {msg.error_message}"
     if status is None or status < 400:
@@ -76,6 +82,7 @@ class LifecycleBuilder:
         self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
         self.clients = ClientObserver()
         self.minted: dict[str, float] = {}  # session id -> when a response first carried it
+        self.conformance = ConformanceObserver()
         self.hops = HopSampler()
         self.set_aside: list[str] = []  # server addresses whose traffic was a proxy's client hop
         self._routine: set[str] = set()  # xids of ended routine exchanges (compact mode), which later ones may merge into
@@ -155,7 +162,11 @@ class LifecycleBuilder:
             rpc_ids=[m.id for m in messages if m.kind == "request"],
             request_headers=() if self.compact else rec.headers,
             request_body="" if self.compact else rec.body,
+            protocol=R.header(rec.headers, "mcp-protocol-version") or meta_version(messages) or _initialize_version(messages),
+            mcp_method=R.header(rec.headers, "mcp-method") or "",
+            mcp_name=R.header(rec.headers, "mcp-name") or rpc_name(messages),
         )
+        self.conformance.request(server, rec.t, rec.method, rec.headers, messages)
         self.open[rec.xid] = ex
         conn = self.conns[rec.conn]
         conn.xids.append(rec.xid)
@@ -192,14 +203,19 @@ class LifecycleBuilder:
         if not self.compact:
             ex.response_headers = rec.headers
             ex.response_body = rec.body
+        messages: tuple[jsonrpc.RpcMessage, ...] = ()
         if not rec.stream:
             ex.t_end = rec.t_end if rec.t_end is not None else rec.t
-            self._payload(ex, rec.body, jsonrpc.parse(rec.body).messages if rec.body and rec.status != 202 else ())
+            messages = jsonrpc.parse(rec.body).messages if rec.body and rec.status != 202 else ()
+            self._payload(ex, rec.body, messages)
+            if "server/discover" in ex.rpc_methods and 400 <= rec.status < 500 and not _modern_refusal(messages):
+                ex.error = PROBE_REJECTED  # a 2026-07-28 probe an older server does not know: the client falls back
             if ex.error == "session-not-found" and ex.session_id:
                 self.restarts.session_lost(ex.server, rec.t, self.minted.get(ex.session_id))
             if ex.error == "upstream-unavailable":  # a reverse proxy answering for a server that is down
                 self.restarts.refused(ex.server, ex.t)
                 self.last_refusal = ex.t
+        self.conformance.response(ex.server, rec.t, ex.method, ex.rpc_methods, ex.session_id, ex.protocol, rec.status, rec.headers, any(m.kind == "error" for m in messages))
 
     def _payload(self, ex: Exchange, body: str, messages: tuple[jsonrpc.RpcMessage, ...]) -> None:
         """Learn what a response body or SSE data says: errors, tool counts."""
@@ -296,6 +312,18 @@ class LifecycleBuilder:
                 del self.namespaces[name]
         self.restarts.forget(aside)
         self.unattributed = [u for u in self.unattributed if u["server"] not in aside]
+
+
+def _initialize_version(messages: tuple[jsonrpc.RpcMessage, ...]) -> str:
+    for msg in messages:
+        if msg.method == "initialize" and isinstance(msg.params, dict) and isinstance(msg.params.get("protocolVersion"), str):
+            return msg.params["protocolVersion"][:40]
+    return ""
+
+
+def _modern_refusal(messages: tuple[jsonrpc.RpcMessage, ...]) -> bool:
+    """-32022 naming only newer versions: a modern server refusing the version, not an old one."""
+    return any(m.kind == "error" and m.error_code == -32022 for m in messages)
 
 
 def _plain_result(data: str) -> bool:

@@ -73,6 +73,9 @@ class Exchange:
     request_body: str = ""
     response_body: str = ""
     generation: int = 0  # index into NamespaceLifecycle.generations (0: before any known session)
+    protocol: str = ""  # MCP-Protocol-Version header, else the version in params._meta / initialize
+    mcp_method: str = ""  # Mcp-Method header (2026-07-28)
+    mcp_name: str = ""  # Mcp-Name header (2026-07-28), else the tool/prompt name or resource URI of the body
 
     @property
     def label(self) -> str:
@@ -126,14 +129,26 @@ class Divergence:
     text: str
 
 
+SESSION = "session"  # Generation.kind: a 2025-era session, from its initialize
+INSTANCE = "instance"  # a 2026-07-28 client instance, from its server/discover or first request
+
+# NamespaceLifecycle.revision values
+SESSIONS = "2025-era sessions"
+SESSIONLESS = "2026-07-28 sessionless"
+FALLBACK = "negotiated fallback"
+MIXED = "both revisions"
+
+
 @dataclass
 class Generation:
-    """One MCP session of a namespace: from its initialize to its last use."""
+    """One MCP session of a namespace (from its initialize to its last use), or, in the
+    sessionless 2026-07-28 revision, one client instance (from its server/discover or its
+    first request after a disruption)."""
 
     index: int  # 1-based
     session_id: str | None
     t_start: float
-    initialize_xid: str | None = None
+    initialize_xid: str | None = None  # initialize, or server/discover for an instance
     initialized_xid: str | None = None  # notifications/initialized POST
     initialized_status: int | None = None
     tools_list_xid: str | None = None
@@ -141,6 +156,8 @@ class Generation:
     streams: list[tuple[float, float | None, str]] = field(default_factory=list)  # (open, close, xid)
     first_ok_call_t: float | None = None  # first successful normal request
     t_last: float | None = None
+    kind: str = SESSION
+    revision: str = ""  # the protocol version the session or instance speaks
 
 
 @dataclass
@@ -212,6 +229,8 @@ class NamespaceLifecycle:
     generations: list[Generation] = field(default_factory=list)
     diagnosis: Diagnosis = field(default_factory=lambda: Diagnosis(verdict=UNKNOWN))
     client: ClientIdentity = field(default_factory=ClientIdentity)
+    revision: str = ""  # SESSIONS, SESSIONLESS, FALLBACK or MIXED
+    probe: str = ""  # for FALLBACK: the version probe and what the server answered
 
 
 @dataclass
@@ -227,6 +246,7 @@ class Analysis:
     unattributed: list[dict[str, Any]] = field(default_factory=list)  # refused/reset conns with no request
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)  # packets, connections, exchanges, ...
+    conformance: dict[str, list[str]] = field(default_factory=dict)  # server -> protocol conformance findings
 
     @property
     def stalled(self) -> list[NamespaceLifecycle]:

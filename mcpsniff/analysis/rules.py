@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .. import records as R
 from .attempts import Fit, Refusal
-from .context import Context, cut_by_downtime, failed, is_call
+from .context import Context, activity, cut_by_downtime, ended_by_restart, failed, is_call, is_stream
 from .lifecycle import SETUP_METHODS, answered
 from .model import Attempt, Exchange, StallPoint
 from .schedules import attempt_gaps, match_schedule
@@ -44,7 +44,7 @@ def result_text(ex: Exchange) -> str:
     text = str(ex.status)
     if ex.error and ex.error not in (f"http-{ex.status}",):
         text += f" {ex.error}"
-    if ex.method == "GET" and ex.status == 200 and ex.outcome in ("closed", "reset"):
+    if is_stream(ex) and ex.status == 200 and ex.outcome in ("closed", "reset"):
         text += f", stream {ex.outcome}"
     elif not answered(ex):
         text += ", no JSON-RPC response"
@@ -149,6 +149,8 @@ def rule_tools_never_relisted(ctx: Context) -> Hit | None:
     for gen in ctx.new_generations():
         if gen.tools_list_xid is None and gen.initialized_xid is not None:
             exs = [ex for ex in ctx.gen_exchanges(gen) if ex.method == "POST"]
+            if any("tools/list" in ex.rpc_methods for ex in exs):
+                return None  # it did ask (the answer is missing or failed): other rules judge that
             calls = [ex for ex in exs if not SETUP_METHODS.intersection(ex.rpc_methods)]
             return Hit("tools-never-relisted", exs[-1], bool(calls), [f"session {gen.session_id} was established at {ctx.rel(gen.t_start)} but tools/list was never sent in it" + (f"; {len(calls)} other request(s) were" if calls else "")])
     return None
@@ -202,6 +204,40 @@ def attempt_times(ctx: Context, fit: Fit | None) -> list[float]:
     return sorted(start + times)
 
 
+def rule_version_mismatch_loop(ctx: Context) -> Hit | None:
+    """400 -32020 (headers do not match the body) or -32022 (unsupported version), again and again."""
+    bad = [ex for ex in ctx.after if ex.error in ("header-mismatch", "unsupported-version", "missing-capability")]
+    if len(bad) < 2 or any(ex.ok and answered(ex) and ex.t > bad[-1].t for ex in ctx.after):
+        return None
+    return Hit("version-mismatch-loop", bad[0], True, [f"{len(bad)} requests were rejected with {bad[0].error_detail[:80]} (first at {ctx.rel(bad[0].t)}, last at {ctx.rel(bad[-1].t)}); none was answered after"])
+
+
+LISTEN = "subscriptions/listen"
+
+
+def rule_subscription_not_reissued(ctx: Context) -> Hit | None:
+    """An idle namespace's subscriptions/listen stream ended with the restart and was never opened
+    again (the 2026-07-28 form of the idle GET stream stall)."""
+    ended = ended_by_restart(ctx)
+    if ended is None or LISTEN not in ended.rpc_methods or activity(ctx) is not True:
+        return None
+    if any(LISTEN in ex.rpc_methods for ex in ctx.after) or any(is_call(ex) for ex in ctx.after):
+        return None
+    how = "was cut" if ended.outcome in (R.CLOSED, R.RESET) else "was ended by the server"
+    return Hit("subscription-not-reissued", ended, False, [f"its subscriptions/listen stream (from {ctx.rel(ended.t)}) {how} at {ctx.rel(ended.t_end or ended.t)} and never opened again; a 2026-07-28 stream cannot be resumed, the client must send the request again"])
+
+
+def rule_request_not_reissued(ctx: Context) -> Hit | None:
+    """A request whose stream the restart broke was never sent again with a new id."""
+    cut = cut_by_downtime(ctx)
+    if cut is None or is_stream(cut) or not is_call(cut) or answered(cut):
+        return None
+    again = [ex for ex in ctx.after if ex.rpc_methods == cut.rpc_methods and ex.mcp_name == cut.mcp_name]
+    if again or ctx.after:
+        return None
+    return Hit("request-not-reissued", cut, False, [f"{cut.label}{' ' + cut.mcp_name if cut.mcp_name else ''} was cut at {ctx.rel(cut.t_end or cut.t)} without its answer and never sent again"])
+
+
 def rule_gave_up_while_down(ctx: Context, fit: Fit | None = None) -> Hit | None:
     if ctx.window is None:
         return None
@@ -231,6 +267,7 @@ def rule_gave_up_while_down(ctx: Context, fit: Fit | None = None) -> Hit | None:
 
 
 RULES: tuple[Rule, ...] = (
+    rule_version_mismatch_loop,
     rule_get_conflict,
     rule_reinit_with_stale_header,
     rule_phantom_session,
@@ -238,6 +275,15 @@ RULES: tuple[Rule, ...] = (
     rule_initialized_missing,
     rule_tools_never_relisted,
     rule_call_lost_after_rebind,
+    rule_unanswered_last,
+    rule_non_retried_status,
+)
+
+# the 2026-07-28 revision: no sessions, so no session rules; its own stream rules
+SESSIONLESS_RULES: tuple[Rule, ...] = (
+    rule_version_mismatch_loop,
+    rule_subscription_not_reissued,
+    rule_request_not_reissued,
     rule_unanswered_last,
     rule_non_retried_status,
 )

@@ -37,7 +37,8 @@ def story(ctx: Context, diag: Diagnosis, fit: Fit | None) -> list[Stage]:
     cut = cut_by_downtime(ctx)
     back = ctx.t_back
     if idle is True:
-        stages.append(Stage("before", "idle", "had no call going, only its GET stream open"))
+        stream = "subscriptions/listen stream" if any("subscriptions/listen" in ex.rpc_methods for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t) else "GET stream"
+        stages.append(Stage("before", "idle", f"had no call going, only its {stream} open"))
     elif idle is False:
         stages.append(Stage("before", "busy", "were calling tools", ctx.trouble_t))
     else:
@@ -53,7 +54,7 @@ def story(ctx: Context, diag: Diagnosis, fit: Fit | None) -> list[Stage]:
     elif idle is False:
         stages.append(Stage("trouble", "call-failed", "had its next call fail (a refused connection: no request on the wire)", ctx.trouble_t))
     elif cut is not None:
-        stages.append(Stage("trouble", "stream-cut", f"only had its GET stream cut at {rel(cut.t_end or cut.t)}", cut.t_end or cut.t))
+        stages.append(Stage("trouble", "stream-cut", f"only had its {'GET stream' if cut.method == 'GET' else 'subscriptions/listen stream'} cut at {rel(cut.t_end or cut.t)}", cut.t_end or cut.t))
     else:
         stages.append(Stage("trouble", "nothing", "had nothing open that the restart broke"))
     tries = [got.t for _, got in fit.steps] if fit is not None else []

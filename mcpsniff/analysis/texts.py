@@ -15,6 +15,10 @@ EXPLANATION: dict[str, str] = {
     "get-conflict": "The GET stream reconnect was answered 409 Conflict because the server still held the old stream for the session, and the client gave up on the stream.",
     "reinit-once-gave-up": "After the failure the client tried to re-initialize exactly once; that attempt failed too (the server was still down, or a proxy answered for it), and the client stopped for good instead of backing off and trying again.",
     "call-lost-after-rebind": "The client re-initialized and set up a new session, but the call that the restart broke was never sent again, and nothing else was called in the new session.",
+    "subscription-not-reissued": "The namespace's only traffic was its subscriptions/listen stream (2026-07-28). The restart ended that stream, and a sessionless stream cannot be resumed: the client must send subscriptions/listen again with a new id. It never did, so the namespace stays deaf to server notifications and looks disconnected. No SDK re-issues a listen by itself; it is the host's job.",
+    "request-not-reissued": "A request whose response stream the restart broke was never sent again. In the 2026-07-28 revision there is no resumption: the client must re-issue the request with a new id, and this one sent nothing more.",
+    "version-mismatch-loop": "Request after request was rejected with 400 for its protocol headers (-32020: MCP-Protocol-Version, Mcp-Method or Mcp-Name do not match the body; -32022: unsupported version; -32021: missing capability), and the client never changed what it sent: a client and a server of revisions that do not meet, e.g. an old client against a server that speaks only 2026-07-28.",
+    "client-gave-up": "A sessionless (2026-07-28) client whose requests were refused while the server was down and that sent nothing once it was back. The official Python SDK 2.x client ends on the first connection error; only a host that builds a new client comes back, and this one did not.",
     "no-rebind": "The namespace was disrupted and never established a new session, but its traffic matches none of the known stall signatures.",
 }
 
@@ -33,6 +37,10 @@ ADVICE: dict[str, str] = {
     "get-conflict": "Close the old GET stream (or wait for the server to drop it) and retry the GET with backoff after a 409.",
     "reinit-once-gave-up": "Keep retrying initialize with backoff until the server answers, rather than giving up after one failed re-initialize.",
     "call-lost-after-rebind": "Re-send (or fail explicitly to the caller) the requests that were in flight when the session broke, once the new session is ready.",
+    "subscription-not-reissued": "Re-issue subscriptions/listen (with a new request id) whenever the stream ends, with backoff while the server is down.",
+    "request-not-reissued": "When a request's stream breaks before its response, send the request again with a new id (2026-07-28 has no resumption).",
+    "version-mismatch-loop": "Let the client negotiate (server/discover, fall back to initialize on a 4xx) instead of pinning a revision the server does not speak, and keep the MCP-* headers equal to the body.",
+    "client-gave-up": "Build a new client (server/discover, tools/list, listen) with backoff when the old one ends on a connection error.",
     "no-rebind": "Look at the namespace's timeline in the HTML report (mcpsniff report) to see where it stopped.",
 }
 

@@ -106,7 +106,7 @@ def _namespace(ns: NamespaceLifecycle, t0: float) -> dict[str, Any]:
     sp = d.stall_point
     return {
         "name": ns.name, "verdict": d.verdict, "sig": d.signature, "expl": d.explanation, "advice": d.advice,
-        "stall": None if sp is None else {"t": _rel(sp.t, t0), "xid": sp.xid, "desc": sp.describe(t0), "result": sp.result},
+        "stall": None if sp is None else {"t": _rel(sp.t, t0), "xid": sp.xid, "c": sp.conn, "how": sp.attributed_by, "desc": sp.describe(t0), "result": sp.result},
         "gens": [{"i": g.index, "sid": g.session_id, "t": _rel(g.t_start, t0), "tl": _rel(g.t_last, t0), "tools": g.tool_count} for g in ns.generations],
     }
 

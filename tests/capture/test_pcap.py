@@ -279,7 +279,7 @@ def test_real_capture_every_connection_and_exchange_found(capture: Path) -> None
     streams = set(_tshark(capture, "-T", "fields", "-e", "tcp.stream"))
     refused = _tshark(capture, "-Y", "tcp.flags.reset == 1 && tcp.seq == 1 && tcp.ack == 1 && tcp.len == 0 && tcp.window_size == 0", "-T", "fields", "-e", "tcp.stream")
     assert conns["opened"] + conns["refused"] == len(streams)
-    assert conns["refused"] == len(refused) > 0
+    assert conns["refused"] == len(refused)  # none at all when the server was back before anyone tried (ts-idle-get-fast)
     assert stats.connections == len(streams)
 
     methods = _tshark(capture, "-Y", "http.request", "-T", "fields", "-e", "http.request.method")
@@ -291,7 +291,9 @@ def test_real_capture_every_connection_and_exchange_found(capture: Path) -> None
     assert Counter(str(r.status) for r in records if isinstance(r, Response) and r.xid in complete) == Counter(codes)
     assert len([r for r in records if isinstance(r, End)]) == len(requests)
     assert not [r for r in records if isinstance(r, CaptureWarning)]
-    assert (stats.packets, stats.gaps, stats.duplicates, stats.malformed) == (len(list(RawPcapReader(str(capture)))), 0, 0, 0)
+    # a real retransmission (tshark flags it) is an identical copy (dropped) or an overlap (trimmed)
+    resent = _tshark(capture, "-Y", "tcp.analysis.retransmission", "-T", "fields", "-e", "frame.number")
+    assert (stats.packets, stats.gaps, stats.duplicates + stats.retransmitted, stats.malformed) == (len(list(RawPcapReader(str(capture)))), 0, len(resent), 0)
 
 
 @pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (with tshark) converts the real captures to pcapng")
