@@ -357,7 +357,8 @@
       ["response", x.r != null ? fmt(x.r) + "  after " + dur(x.t, x.r) : null],
       ["ended", x.e != null ? fmt(x.e) + "  " + (x.o || "") : x.o],
       ["connection", conn(x.c)], ["session", x.sid], ["new session", x.nsid],
-      ["generation", x.g ? "session " + x.g + (gen && gen.sid ? " (" + gen.sid + ")" : "") : "before any known session"],
+      ["generation", x.g ? (gen && gen.k === "instance" ? "client instance " : "session ") + x.g + (gen && gen.sid ? " (" + gen.sid + ")" : "") : "before any known session"],
+      ["protocol", x.pv], ["Mcp-Method", x.mm], ["Mcp-Name", x.mn],
       ["JSON-RPC ids", x.ids ? x.ids.join(", ") : null], ["tools listed", x.tc], ["error", x.ed]
     ]));
     var cols = el("div", "cols"), q = el("div"), r = el("div");

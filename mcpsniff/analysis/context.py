@@ -57,11 +57,19 @@ class Context:
         """How many answers the server gave (to anybody) after ``t``."""
         return len(self.answers) - bisect_right(self.answers, t)
 
+    def waited(self, ex: Exchange) -> float:
+        """How long a request waited for its answer: to the end of the capture, or until its
+        connection was closed or reset (a client shut down, a proxy between them gone)."""
+        end = ex.t_end if ex.outcome in (R.CLOSED, R.RESET) and ex.t_end is not None else self.t_end
+        return end - ex.t
+
     def hung(self, ex: Exchange) -> bool:
         """Unanswered far longer than ``hung_after`` while the server went on answering others."""
-        if ex.method != "POST" or not ex.rpc_ids or answered(ex) or ex.outcome not in (R.OPEN_AT_END, ""):
+        if ex.method != "POST" or not ex.rpc_ids or answered(ex) or ex.outcome not in (R.OPEN_AT_END, "", R.CLOSED, R.RESET):
             return False
-        return self.t_end - ex.t >= self.hung_after and self.answered_after(ex.t + 0.5) > 0
+        if ex.outcome in (R.CLOSED, R.RESET) and ex.status is None:
+            return False  # cut before any answer began: a broken connection, not a request left waiting
+        return self.waited(ex) >= self.hung_after and self.answered_after(ex.t + 0.5) - self.answered_after(ex.t + self.waited(ex)) > 0
 
     def in_flight(self, ex: Exchange) -> bool:
         """Still waiting for its answer when the capture ended, and not for long: no failure yet.

@@ -281,7 +281,7 @@ class Judge:
             self._stalled(diag, hit, PROVEN)
             return diag
         if hit is not None and hit.signature == "hung-request" and isinstance(hit.stall, Exchange) and ctx.hung(hit.stall):
-            why = (HUNG, f"{hit.stall.label} at {ctx.rel(hit.stall.t)} was never answered in {ctx.t_end - hit.stall.t:.1f}s (hung_after {th.hung_after:g}s) while the server kept answering others, and the namespace sent nothing after it")
+            why = (HUNG, f"{hit.stall.label} at {ctx.rel(hit.stall.t)} was never answered in {ctx.waited(hit.stall):.1f}s (hung_after {th.hung_after:g}s) while the server kept answering others, and the namespace sent nothing after it")
         else:
             for name, text in (
                 (SCHEDULE_EXHAUSTED, inference.exhausted(ctx, fit, th.schedule_margin)),

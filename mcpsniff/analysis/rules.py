@@ -181,7 +181,7 @@ def rule_unanswered_last(ctx: Context) -> Hit | None:
     if ctx.hung(last):
         pings = sum(1 for tick in last.events if tick.event == R.SSE_COMMENT)
         answers = ctx.answered_after(last.t + 0.5)
-        evidence.append(f"it waited {ctx.t_end - last.t:.1f}s while the server answered {answers} other request(s)" + (f" and sent {pings} keep-alive comment(s) on its stream" if pings else ""))
+        evidence.append(f"it waited {ctx.waited(last):.1f}s while the server answered {answers} other request(s)" + (f" and sent {pings} keep-alive comment(s) on its stream" if pings else ""))
     return Hit("hung-request", last, False, evidence)
 
 

@@ -93,6 +93,7 @@ def _exchange(ex: Exchange, ns_index: int, t0: float, strings: _Strings) -> dict
     optional = {
         "err": ex.error, "ed": ex.error_detail, "sid": ex.session_id, "nsid": ex.new_session_id, "f": ex.frame,
         "tc": ex.tool_count, "st": 1 if ex.stream else 0, "ids": ex.rpc_ids,
+        "pv": ex.protocol, "mm": ex.mcp_method, "mn": ex.mcp_name,
         "qh": strings.headers(ex.request_headers), "rh": strings.headers(ex.response_headers),
         "qb": ex.request_body, "rb": ex.response_body,
         "ev": [[_rel(ev.t, t0), ev.rpc, ev.data, ev.id, ev.event, ev.retry] for ev in ex.events],
@@ -107,7 +108,8 @@ def _namespace(ns: NamespaceLifecycle, t0: float) -> dict[str, Any]:
     return {
         "name": ns.name, "verdict": d.verdict, "sig": d.signature, "expl": d.explanation, "advice": d.advice,
         "stall": None if sp is None else {"t": _rel(sp.t, t0), "xid": sp.xid, "c": sp.conn, "how": sp.attributed_by, "desc": sp.describe(t0), "result": sp.result},
-        "gens": [{"i": g.index, "sid": g.session_id, "t": _rel(g.t_start, t0), "tl": _rel(g.t_last, t0), "tools": g.tool_count} for g in ns.generations],
+        "gens": [{"i": g.index, "sid": g.session_id, "k": g.kind, "t": _rel(g.t_start, t0), "tl": _rel(g.t_last, t0), "tools": g.tool_count} for g in ns.generations],
+        "rev": ns.revision,
     }
 
 
@@ -139,7 +141,7 @@ def _summary(analysis: Analysis) -> list[dict[str, Any]]:
         back = d.t_server_back
         sessions = [(g.session_id or "?")[:8] for g in ns.generations]
         rows.append({
-            "index": i, "name": ns.name, "verdict": d.verdict, "signature": d.signature,
+            "index": i, "name": ns.name, "verdict": d.verdict, "signature": d.signature, "revision": ns.revision, "probe": ns.probe,
             "generations": len(ns.generations), "sessions": " → ".join(sessions),
             "back": _secs(None if back is None else back - t0),
             "first_try": _secs(None if d.t_first_try_after_back is None or back is None else d.t_first_try_after_back - back),  # delay after the server was back, as in the text report
@@ -176,6 +178,7 @@ def render_html(analysis: Analysis, config: Config | None = None, share: bool = 
         sources=safe.sources, started=datetime.fromtimestamp(safe.t0, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC",
         duration=_secs(safe.t_last - safe.t0, signed=False), summary=summary, restarts=restarts,
         stalled=[row for row in summary if row["verdict"] == "stalled"], warnings=safe.warnings, stats=safe.stats,
+        conformance=safe.conformance,
     )
 
 

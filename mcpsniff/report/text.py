@@ -9,7 +9,8 @@ import click
 from ..analysis.model import REBOUND, STALLED, UNKNOWN, Analysis, NamespaceLifecycle
 
 COLORS = {REBOUND: "green", STALLED: "red", UNKNOWN: "yellow"}
-COLUMNS = ("namespace", "verdict", "basis", "client", "sessions", "server back", "first try after", "stall point")
+COLUMNS = ("namespace", "verdict", "basis", "client", "revision", "sessions", "server back", "first try after", "stall point")
+REVISION_SHORT = {"2025-era sessions": "2025", "2026-07-28 sessionless": "2026-07-28", "negotiated fallback": "fallback", "both revisions": "both"}
 MAX_ATTEMPTS_SHOWN = 8
 
 
@@ -35,7 +36,7 @@ def _row(ns: NamespaceLifecycle, analysis: Analysis) -> tuple[str, ...]:
     else:
         stall = "-"
     basis = d.basis + (f" ({d.inference})" if d.inference else "") if d.basis else "-"
-    return (ns.name, d.verdict, basis, ns.client.family, str(len(ns.generations)), _rel(back, analysis.t0), first_try, stall)
+    return (ns.name, d.verdict, basis, ns.client.family, REVISION_SHORT.get(ns.revision, ns.revision or "-"), str(len(ns.generations)), _rel(back, analysis.t0), first_try, stall)
 
 
 def _client_line(ns: NamespaceLifecycle) -> str:
@@ -76,6 +77,8 @@ def render_text(analysis: Analysis, color: bool = False) -> str:
         if d.explanation:
             lines.extend(textwrap.wrap(d.explanation, 100, initial_indent="  ", subsequent_indent="  "))
         lines.append(_client_line(ns))
+        if ns.revision:
+            lines.append(f"  revision: {ns.revision}" + (f" (probe: {ns.probe})" if ns.probe else ""))
         if d.basis:
             lines.append(f"  basis: {d.basis}" + (f" ({d.inference}): {d.inference_detail}" if d.inference else " (the wire shows it)"))
         for item in d.evidence:
@@ -103,6 +106,10 @@ def render_text(analysis: Analysis, color: bool = False) -> str:
             lines.append(f"  to decide: {d.next_capture}")
         if d.advice:
             lines.append(f"  advice: {d.advice}")
+    for server, items in analysis.conformance.items():
+        lines.append("")
+        lines.append(f"conformance of {server}:")
+        lines.extend(f"  - {item}" for item in items)
     if analysis.warnings:
         lines.append("")
         shown = analysis.warnings[:20]
