@@ -103,13 +103,17 @@ class ClientObserver:
         if seen is None:
             seen = self.seen[ns] = _Seen()
         seen.requests += 1
-        if len(seen.conns) < 10_000:
+        if conn not in seen.conns and len(seen.conns) < 10_000:
             seen.conns.add(conn)
-        names = self.conn_namespaces.setdefault(conn, set())
-        if len(names) < 64:
+            if client and len(seen.addresses) < 16:
+                seen.addresses.add(client.rpartition(":")[0])
+        names = self.conn_namespaces.get(conn)
+        if names is None:
+            names = self.conn_namespaces[conn] = set()
+        if ns not in names and len(names) < 64:
             names.add(ns)
-        if client and len(seen.addresses) < 16:
-            seen.addresses.add(client.rpartition(":")[0])
+        if seen.info is not None and seen.samples >= MAX_SAMPLES and (not messages or messages[0].method != "initialize"):
+            return  # the hot path of a big capture: nothing more to learn
         for msg in messages:
             if not isinstance(msg.params, dict):
                 continue

@@ -66,17 +66,10 @@ class ConformanceObserver:
             found = by_kind[kind] = _Finding(text, 0, t)
         found.count += 1
 
-    def request(self, server: str, t: float, method: str, headers: Headers, messages: tuple[Any, ...]) -> None:
-        if not messages:
-            return
-        body_method = next((m.method for m in messages if m.method), "")
-        head_method = header(headers, "mcp-method")
-        declared = meta_version(messages)
-        version = header(headers, "mcp-protocol-version")
+    def request(self, server: str, t: float, body_method: str, head_method: str | None, head_name: str | None, body_name: str, version: str | None, declared: str) -> None:
+        """A request that carries 2026-07-28 headers or a ``_meta`` version (the others have nothing to check)."""
         if head_method is not None and body_method and head_method != body_method:
             self._note(server, "mcp-method-mismatch", t, f"a request's Mcp-Method header ({head_method[:40]}) does not match its body's method ({body_method[:40]})")
-        head_name = header(headers, "mcp-name")
-        body_name = rpc_name(messages)
         if head_name is not None and body_name and head_name != body_name and not head_name.startswith("=?base64?"):
             self._note(server, "mcp-name-mismatch", t, f"a request's Mcp-Name header ({head_name[:40]}) does not match its body ({body_name[:40]})")
         if modern(declared) and version is None:

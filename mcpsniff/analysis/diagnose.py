@@ -90,7 +90,7 @@ def _sessionless_rebind(ctx: Context) -> tuple[str, Exchange] | None:
     again; one that made calls, when its calls are answered (and the last one is not hung).
     """
     back = ctx.t_back
-    later = [ex for ex in ctx.after if back is None or ex.t >= back]
+    later = [ex for ex in ctx.after if back is None or (ex.t_end or ex.t) >= back]  # answered once the server was back
     before = [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t]
     if any(LISTEN in ex.rpc_methods for ex in before) and not any(is_call(ex) and "tools/list" not in ex.rpc_methods for ex in before):
         relisten = next((ex for ex in later if LISTEN in ex.rpc_methods and ex.status == 200), None)
@@ -102,7 +102,7 @@ def _sessionless_rebind(ctx: Context) -> tuple[str, Exchange] | None:
     last_failure = max((ex.t for ex in calls if failed(ex) and not ctx.in_flight(ex)), default=None)
     if last_failure is not None and not any(ex.t > last_failure for ex in good):
         return None
-    rebuilt = any(DISCOVER in ex.rpc_methods and ex.ok for ex in later if ex.t <= good[0].t)
+    rebuilt = any(DISCOVER in ex.rpc_methods and ex.ok for ex in ctx.after if ex.t <= good[0].t)
     return ("rebuilt-client" if rebuilt else "requests-resumed"), good[0]
 
 

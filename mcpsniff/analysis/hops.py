@@ -32,10 +32,11 @@ class HopSampler:
     def __init__(self) -> None:
         self.samples: dict[str, list[tuple[float, Fingerprint]]] = defaultdict(list)
 
+    def wants(self, server: str) -> bool:
+        return len(self.samples[server]) < MAX_SAMPLES
+
     def add(self, server: str, t: float, fp: Fingerprint) -> None:
-        seen = self.samples[server]
-        if len(seen) < MAX_SAMPLES:
-            seen.append((t, fp))
+        self.samples[server].append((t, fp))
 
     def relays(self) -> list[tuple[str, str]]:
         """(client hop, server hop) pairs: most requests to the first reappear on the second."""

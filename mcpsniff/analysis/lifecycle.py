@@ -141,13 +141,17 @@ class LifecycleBuilder:
     def _request(self, rec: R.Request) -> None:
         messages = jsonrpc.parse(rec.body).messages if rec.body else ()
         self._check_valid(messages, f"{rec.xid} ({rec.method} {rec.target}) request body")
-        session = R.header(rec.headers, "mcp-session-id")
-        looks_mcp = bool(messages) or session is not None or rec.method == "GET" and "event-stream" in (R.header(rec.headers, "accept") or "")
+        h = _mcp_headers(rec.headers)
+        session = h.get("mcp-session-id")
+        looks_mcp = bool(messages) or session is not None or rec.method == "GET" and "event-stream" in (h.get("accept") or "")
         server = rec.server or self.conns[rec.conn].server
         name = self.resolver.resolve(rec.target, server, looks_mcp)
         if name is None:
             self.skipped_requests += 1
             return
+        version, mcp_method, mcp_name = h.get("mcp-protocol-version"), h.get("mcp-method"), h.get("mcp-name")
+        declared = meta_version(messages) if messages else ""
+        body_name = rpc_name(messages) if messages else ""
         ex = Exchange(
             xid=rec.xid,
             conn=rec.conn,
@@ -162,16 +166,18 @@ class LifecycleBuilder:
             rpc_ids=[m.id for m in messages if m.kind == "request"],
             request_headers=() if self.compact else rec.headers,
             request_body="" if self.compact else rec.body,
-            protocol=R.header(rec.headers, "mcp-protocol-version") or meta_version(messages) or _initialize_version(messages),
-            mcp_method=R.header(rec.headers, "mcp-method") or "",
-            mcp_name=R.header(rec.headers, "mcp-name") or rpc_name(messages),
+            protocol=version or declared or _initialize_version(messages),
+            mcp_method=mcp_method or "",
+            mcp_name=mcp_name or body_name,
         )
-        self.conformance.request(server, rec.t, rec.method, rec.headers, messages)
+        if mcp_method is not None or mcp_name is not None or declared:
+            self.conformance.request(server, rec.t, ex.rpc_methods[0] if ex.rpc_methods else "", mcp_method, mcp_name, body_name, version, declared)
         self.open[rec.xid] = ex
         conn = self.conns[rec.conn]
         conn.xids.append(rec.xid)
         self.clients.request(name, rec.conn, conn.client, rec.method, rec.headers, messages)
-        self.hops.add(server, rec.t, fingerprint(rec.method, rec.target, session, rec.body))
+        if self.hops.wants(server):
+            self.hops.add(server, rec.t, fingerprint(rec.method, rec.target, session, rec.body))
         ns = self.namespaces.get(name)
         if ns is None:
             ns = self.namespaces[name] = NamespaceLifecycle(name=name)
@@ -312,6 +318,19 @@ class LifecycleBuilder:
                 del self.namespaces[name]
         self.restarts.forget(aside)
         self.unattributed = [u for u in self.unattributed if u["server"] not in aside]
+
+
+_MCP_HEADERS = frozenset({"mcp-session-id", "accept", "mcp-protocol-version", "mcp-method", "mcp-name"})
+
+
+def _mcp_headers(headers: R.Headers) -> dict[str, str]:
+    """The request headers the analysis reads, by lower-case name (the first of each), in one pass."""
+    out: dict[str, str] = {}
+    for key, value in headers:
+        low = key.lower()
+        if low in _MCP_HEADERS and low not in out:
+            out[low] = value
+    return out
 
 
 def _initialize_version(messages: tuple[jsonrpc.RpcMessage, ...]) -> str:
