@@ -52,26 +52,28 @@ def _outputs(records: Iterator[object]) -> None:
 
 
 def run_records(data: bytes) -> None:
-    from mcpsniff.records import read_records
+    from mcpsniff.records import guard_times, read_records
 
     text = data.decode("utf-8", errors="replace")  # as api.read_file opens a records file
-    _outputs(read_records(io.StringIO(text), name="fuzz.jsonl"))
+    _outputs(guard_times(read_records(io.StringIO(text), name="fuzz.jsonl"), "fuzz.jsonl"))
 
 
 def run_har(data: bytes) -> None:
     from mcpsniff.capture.har import read_har
+    from mcpsniff.records import guard_times
 
     path = _scratch(".har")
     path.write_bytes(data)
-    _outputs(read_har(path))
+    _outputs(guard_times(read_har(path), "fuzz.har"))
 
 
 def run_flows(data: bytes) -> None:
     from mcpsniff.capture.mitm import read_flows
+    from mcpsniff.records import guard_times
 
     path = _scratch(".mitm")
     path.write_bytes(data)
-    _outputs(read_flows(path))
+    _outputs(guard_times(read_flows(path), "fuzz.mitm"))
 
 
 def run_pcap(data: bytes) -> None:

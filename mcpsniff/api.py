@@ -15,7 +15,7 @@ from .analysis.diagnose import analyze_records
 from .analysis.model import Analysis
 from .config import Config, load_config
 from .errors import BadInputError
-from .records import Record, read_records
+from .records import Record, guard_times, read_records
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
 PARALLEL_MIN_BYTES = 64 << 20  # pcaps from this size are read by two processes (see pcap_workers)
@@ -73,17 +73,17 @@ def read_file(path: Path, ports: Collection[int] | None = None, progress: Progre
     elif fmt == "records":
         try:
             with path.open(encoding="utf-8", errors="replace") as fh:
-                yield from read_records(fh, name=path.name)
+                yield from guard_times(read_records(fh, name=path.name), path.name)
         except OSError as exc:
             raise BadInputError(f"{path}: {exc.strerror or exc}") from None
     elif fmt == "har":
         from .capture.har import read_har
 
-        yield from read_har(path)
+        yield from guard_times(read_har(path), path.name)
     else:
         from .capture.mitm import read_flows
 
-        yield from read_flows(path)
+        yield from guard_times(read_flows(path), path.name)
 
 
 def pcap_workers(path: Path) -> int:

@@ -18,6 +18,7 @@ thousands of them (twice over when worker processes send them to the parent).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Union
@@ -191,30 +192,265 @@ def to_json(record: Record) -> str:
     return json.dumps(to_dict(record), ensure_ascii=False, separators=(",", ":"))
 
 
+# -- validation of records read back (a records file is input like any capture) ----------
+MAX_T = float(1 << 32)  # s since the epoch (2106-02-07, where classic pcap ends): later, negative or NaN is no capture time
+MAX_JUMP = 86400.0  # s: a record this far from both its neighbours (which agree) has a bogus time
+MAX_INT = (1 << 63) - 1
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def valid_time(t: object) -> bool:
+    """A capture timestamp: a finite number of seconds in [0, MAX_T] (not a bool)."""
+    return (type(t) is float or type(t) is int) and 0 <= t <= MAX_T  # type: ignore[operator]  # NaN fails both
+
+
+def _time(v: object) -> str:
+    return "" if valid_time(v) else f"expected seconds since the epoch in 0..{MAX_T:.0f}"
+
+
+def _opt_time(v: object) -> str:
+    return "" if v is None else _time(v)
+
+
+def _str(v: object) -> str:
+    return "" if type(v) is str else "expected a string"
+
+
+def _opt_str(v: object) -> str:
+    return "" if v is None or type(v) is str else "expected a string or null"
+
+
+def _count(v: object) -> str:
+    return "" if type(v) is int and 0 <= v <= MAX_INT else "expected a whole number >= 0"
+
+
+def _opt_count(v: object) -> str:
+    return "" if v is None else _count(v)
+
+
+def _flag(v: object) -> str:
+    return "" if type(v) is bool else "expected true or false"
+
+
+def _status(v: object) -> str:
+    return "" if type(v) is int and 0 <= v <= 999 else "expected an HTTP status 0..999"
+
+
+def _retry(v: object) -> str:
+    return "" if v is None or (type(v) is int and 0 <= v <= MAX_INT) else "expected milliseconds (a whole number >= 0) or null"
+
+
+def _kind(v: object) -> str:
+    return ""
+
+
+_CHECKS: dict[str, Any] = {
+    "t": _time, "t_end": _opt_time, "conn": _str, "xid": _str, "method": _str, "target": _str, "body": _str, "server": _str,
+    "client": _str, "by": _str, "detail": _str, "event": _str, "reason": _str, "data": _str, "message": _str, "outcome": _str,
+    "source": _str, "origin": _str, "format": _str, "kind": _kind, "version": _count, "id": _opt_str, "retry": _retry,
+    "body_size": _count, "frame": _opt_count, "truncated": _flag, "stream": _flag, "status": _status,
+}
+
+
+def _headers_of(value: object) -> Headers | None:
+    """[[name, value], ...] of strings as a Headers tuple; None when it is anything else."""
+    if type(value) is not list and type(value) is not tuple:
+        return None
+    out = []
+    for pair in value:  # type: ignore[union-attr]
+        if (type(pair) is not list and type(pair) is not tuple) or len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
+            return None
+        out.append((pair[0], pair[1]))
+    return tuple(out)
+
+
+def scrub(value: Any) -> Any:
+    """``value`` (a JSON document) with every lone UTF-16 surrogate replaced by U+FFFD.
+
+    JSON may escape half a surrogate pair ("\\ud800"); Python keeps it in the string,
+    and then no UTF-8 output (a file, the terminal, the HTML report) can be written.
+    """
+    if type(value) is str:
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if type(value) is list:
+        return [scrub(v) for v in value]
+    if type(value) is dict:
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    return value
+
+
+def text(value: str) -> str:
+    """A string safe to write as UTF-8: lone surrogates (from JSON escapes or undecodable bytes) replaced."""
+    return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+
+
+def escaped(value: str) -> str:
+    """A string from mitmproxy, whose undecodable bytes are lone surrogates (surrogateescape),
+    with those bytes written as ``\\xNN`` escapes: kept visible, and writable as UTF-8."""
+    if value.isascii() or not _LONE_SURROGATE.search(value):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return text(value)
+
+
+def _endpoint(v: object) -> str:
+    if type(v) is not str:
+        return "expected a string"
+    if not v:
+        return ""
+    port = v.rpartition(":")[2]
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
+        return "expected host:port with a port 0..65535"
+    return ""
+
+
+_CHECKS["server"] = _CHECKS["client"] = _endpoint
+
+
+def validate(record: Record) -> Record:
+    """``record`` itself once every field has the type and range ``from_dict`` demands
+    (for readers that build records from other formats); BadInputError otherwise."""
+    kind = record.kind
+    for key in type(record).__slots__:  # type: ignore[attr-defined]
+        value = getattr(record, key)
+        if key == "headers":
+            if _headers_of(value) is None:
+                raise BadInputError(f"malformed {kind} record: headers: expected a list of [name, value] strings")
+            continue
+        check = _opt_time if key == "t" and kind == "warning" else _CHECKS.get(key)
+        problem = check(value) if check is not None else ""
+        if problem:
+            raise BadInputError(f"malformed {kind} record: {key}: {problem}")
+    t_end = getattr(record, "t_end", None)
+    if t_end is not None and abs(t_end - record.t) > MAX_JUMP:  # type: ignore[union-attr]
+        raise BadInputError(f"malformed {kind} record: t_end is {abs(t_end - record.t):.0f} s from t")  # type: ignore[union-attr]
+    return record
+
+
 def from_dict(data: dict[str, Any]) -> Record:
-    """Build a record from its dict form; raises BadInputError on unknown shapes."""
+    """Build a record from its dict form; raises BadInputError on unknown shapes and wrong field types.
+
+    Every field is checked (a string where a string belongs, a finite time in
+    0..MAX_T, an HTTP status 0..999, ...), so nothing after the reader meets a value
+    of the wrong type.
+    """
+    if type(data) is not dict:
+        raise BadInputError(f"expected a JSON object, not {type(data).__name__}")
     kind = data.get("kind")
     cls = _TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise BadInputError(f"unknown record kind {kind!r}")
+        raise BadInputError(f"unknown record kind {kind!r}"[:120])
     fields = dict(data)
-    if "headers" in fields:
-        fields["headers"] = tuple((str(k), str(v)) for k, v in fields["headers"])
+    for key, value in fields.items():
+        if key == "headers":
+            headers = _headers_of(value)
+            if headers is None:
+                raise BadInputError(f"malformed {kind} record: headers: expected a list of [name, value] strings")
+            fields["headers"] = headers
+            continue
+        check = _opt_time if key == "t" and cls is CaptureWarning else _CHECKS.get(key)
+        problem = check(value) if check is not None else ""
+        if problem:
+            raise BadInputError(f"malformed {kind} record: {key}: {problem}")
     try:
-        return cls(**fields)
+        record = cls(**fields)
     except TypeError as exc:
         raise BadInputError(f"malformed {kind} record: {exc}") from None
+    t_end = getattr(record, "t_end", None)
+    if t_end is not None and abs(t_end - record.t) > MAX_JUMP:  # type: ignore[union-attr]
+        raise BadInputError(f"malformed {kind} record: t_end is {abs(t_end - record.t):.0f} s from t")  # type: ignore[union-attr]
+    return record
+
+
+class TimeGuard:
+    """Holds back one timed record to drop the ones whose time is bogus next to their neighbours.
+
+    A record more than MAX_JUMP from both the record before and the record after it,
+    while those two agree, is dropped with a warning (one wrong clock value must not
+    turn every namespace ``stalled`` by stretching the capture's end); any other jump
+    of more than MAX_JUMP is kept but warned about, so a verdict it changes is never
+    changed silently.  ``feed`` returns the records that are ready, ``finish`` the rest.
+    """
+
+    MAX_WARNINGS = 10
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.skipped = 0
+        self._warned = 0
+        self._before: float | None = None  # time of the last timed record passed on
+        self._held: tuple[Record, str] | None = None  # (timed record, where) waiting for its successor
+        self._after_held: list[Record] = []  # untimed records read after the held one
+
+    def _warn(self, out: list[Record], message: str) -> None:
+        self._warned += 1
+        if self._warned <= self.MAX_WARNINGS:
+            out.append(CaptureWarning(t=None, message=f"{self.name} {message}"))
+
+    def feed(self, record: Record, where: str) -> list[Record]:
+        t = getattr(record, "t", None)
+        if t is None:
+            if self._held is None:
+                return [record]
+            self._after_held.append(record)
+            return []
+        out: list[Record] = []
+        if self._held is not None:
+            held, held_where = self._held
+            ht, before = held.t, self._before  # type: ignore[union-attr]
+            if before is not None and abs(ht - before) > MAX_JUMP and abs(ht - t) > MAX_JUMP and abs(t - before) <= MAX_JUMP:
+                self.skipped += 1
+                self._warn(out, f"{held_where}: {held.kind} record skipped: its time {ht:.3f} is {abs(ht - t) / 86400:.1f} days away from the records around it")
+            else:
+                if before is not None and abs(ht - before) > MAX_JUMP:
+                    self._warn(out, f"{held_where}: the records' time jumps by {(ht - before) / 86400:+.1f} days; verdicts that depend on silence may be wrong")
+                out.append(held)
+                self._before = ht
+            out.extend(self._after_held)
+            self._after_held = []
+        self._held = (record, where)
+        return out
+
+    def finish(self) -> list[Record]:
+        out: list[Record] = []
+        if self._held is not None:
+            held, where = self._held
+            before = self._before
+            if before is not None and abs(held.t - before) > MAX_JUMP:  # type: ignore[union-attr]
+                self._warn(out, f"{where}: the last record's time jumps by {(held.t - before) / 86400:+.1f} days; verdicts that depend on silence may be wrong")  # type: ignore[union-attr]
+            out.append(held)
+            self._held = None
+        out.extend(self._after_held)
+        self._after_held = []
+        if self._warned > self.MAX_WARNINGS:
+            out.append(CaptureWarning(t=None, message=f"{self.name}: {self._warned - self.MAX_WARNINGS} more time warning(s) ({self.skipped} record(s) skipped for a bogus time in all)"))
+        return out
+
+
+def guard_times(records: Iterable[Record], name: str) -> Iterator[Record]:
+    """``records`` through a TimeGuard (``where`` is the record's position)."""
+    guard = TimeGuard(name)
+    for n, record in enumerate(records, start=1):
+        yield from guard.feed(record, f"record {n}")
+    yield from guard.finish()
 
 
 class RecordWriter:
     """Writes records as JSON lines, flushing each so a killed run leaves a readable file."""
 
-    def __init__(self, stream: IO[str], source: str, origin: str = "") -> None:
+    def __init__(self, stream: IO[str], source: str, origin: str = "", meta: bool = True) -> None:
         self._stream = stream
-        self.write(Meta(source=source, origin=origin))
+        if meta:  # (False: appending to a file that has its header line)
+            self.write(Meta(source=source, origin=origin))
 
     def write(self, record: Record) -> None:
-        self._stream.write(to_json(record) + "\n")
+        try:
+            self._stream.write(to_json(record) + "\n")
+        except UnicodeEncodeError:  # a lone surrogate somewhere: as a JSON escape, the record is still written
+            self._stream.write(json.dumps(to_dict(record), ensure_ascii=True, separators=(",", ":")) + "\n")
         self._stream.flush()
 
     def write_all(self, records: Iterable[Record]) -> None:
@@ -233,20 +469,29 @@ def read_records(lines: Iterable[str], name: str = "records") -> Iterator[Record
     first = next(it, "")
     try:
         meta = json.loads(first)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError, ValueError):
         raise BadInputError(f"{name}: not an mcpsniff records file (first line is not JSON)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadInputError(f"{name}: not an mcpsniff records file")
-    if meta.get("version") != VERSION:
-        raise BadInputError(f"{name}: records version {meta.get('version')} is not supported (this mcpsniff reads {VERSION})")
-    yield from_dict(meta)
+    if meta.get("version") != VERSION or type(meta.get("version")) is not int:
+        raise BadInputError(f"{name}: records version {text(str(meta.get('version')))[:40]} is not supported (this mcpsniff reads {VERSION})")
+    try:
+        yield from_dict(scrub(meta))
+    except BadInputError as exc:
+        raise BadInputError(f"{name}: bad header line ({exc})") from None
     for lineno, line in enumerate(it, start=2):
         if not line.strip():
             continue
         try:
-            yield from_dict(json.loads(line))
-        except (json.JSONDecodeError, BadInputError, AttributeError) as exc:
-            yield CaptureWarning(t=None, message=f"{name} line {lineno}: unreadable record skipped ({exc})")
+            data = json.loads(line)
+            if "\\u" in line and _SURROGATE_ESCAPE.search(line):
+                data = scrub(data)
+            record = from_dict(data)
+        except (BadInputError, RecursionError, ValueError) as exc:  # JSONDecodeError, too many digits: ValueError
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else text(str(exc))[:200]
+            yield CaptureWarning(t=None, message=f"{name} line {lineno}: unreadable record skipped ({reason})")
+            continue
+        yield record
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -24,16 +25,25 @@ from ..errors import BadInputError
 from ..wire.sse import SseDecoder
 
 MAX_BODY = 65536  # characters of each body kept (the config's default)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# what a malformed entry makes the record building raise (times out of range: OverflowError, OSError)
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, OSError, RecursionError, BadInputError)
 
 
 def read_har(path: Path) -> Iterator[R.Record]:
     """Records of a HAR file; BadInputError if it is not HAR at all."""
     try:
-        doc = json.loads(Path(path).read_bytes())
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise BadInputError(f"{path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{path}: not a HAR file (invalid JSON: {exc})") from None
+    try:
+        doc = json.loads(raw)
+        if _SURROGATE_ESCAPE.search(raw):
+            doc = R.scrub(doc)  # "\ud800" alone: no UTF-8 output could hold it
+    except RecursionError:
+        raise BadInputError(f"{path}: not a HAR file (JSON nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a number of more than 4300 digits
+        raise BadInputError(f"{path}: not a HAR file (invalid JSON: {R.text(str(exc))[:200]})") from None
     entries = doc.get("log", {}).get("entries") if isinstance(doc, dict) and isinstance(doc.get("log"), dict) else None
     if not isinstance(entries, list):
         raise BadInputError(f"{path}: not a HAR file (no log.entries list)")
@@ -43,9 +53,12 @@ def read_har(path: Path) -> Iterator[R.Record]:
     out: list[R.Record] = []
     for n, entry in enumerate(entries, start=1):
         try:
-            out.extend(list(_entry_records(entry, ids, conns)))  # all of an entry or none of it
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            out.append(R.CaptureWarning(t=None, message=f"{Path(path).name}: entry {n} skipped (malformed: {exc!r})"))
+            got = [R.validate(r) for r in _entry_records(entry, ids, conns)]  # all of an entry or none of it
+        except _MALFORMED as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else R.text(repr(exc) if not isinstance(exc, BadInputError) else str(exc))[:200]
+            out.append(R.CaptureWarning(t=None, message=f"{Path(path).name}: entry {n} skipped (malformed: {reason})"))
+            continue
+        out.extend(got)
     out.sort(key=R.time_key)  # stable: an entry's records keep their order
     yield from out
 
