@@ -27,7 +27,7 @@ from typing import Any
 
 from ..records import CLOSED, COMPLETE, ERROR, GAP, OPEN_AT_END, RESET, CaptureWarning, ConnEvent, End, Ids, Record, Request, Response, SseEvent
 from .http1 import MAX_HEAD, BodyPiece, Http1Parser, HttpEvent, MessageEnd, ParseError, RequestHead, ResponseHead, preview
-from .sse import SseDecoder
+from .sse import MAX_RETRY_DIGITS, SseDecoder
 from .tcpevents import TcpClosed, TcpData, TcpEvent, TcpGap, TcpOpenAtEnd, TcpOpened, TcpRefused, TcpReset
 
 MAX_BODY = 65536  # characters of a body kept in a record
@@ -509,4 +509,6 @@ class HttpAssembler:
             self._request(ex, complete=False)
         if ex.head is not None and not ex.responded:
             self._response(ex, t if complete else None, complete)
+        if ex.sse is not None and ex.sse.ignored_retry:
+            self._out.append(CaptureWarning(t, f"{ex.conn}: exchange {ex.label}: {ex.sse.ignored_retry} SSE retry field(s) of more than {MAX_RETRY_DIGITS} digits ignored", ex.conn))
         self._out.append(End(t, ex.xid, outcome, detail))

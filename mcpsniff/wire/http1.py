@@ -146,14 +146,17 @@ def _header_line(line: str) -> tuple[tuple[str, str], int, Any] | None:
     return entry
 
 
+MAX_LENGTH_DIGITS = 18  # a Content-Length with more digits is bad (and int() refuses more than 4300)
+
+
 def _content_length(value: str) -> int:
     """Content-Length value (a list of equal values is allowed) or -1."""
     if value.isascii() and value.isdigit():
-        return int(value)
+        return int(value) if len(value) <= MAX_LENGTH_DIGITS else -1
     values = {v.strip() for v in value.split(",")}
     if len(values) == 1:
         (single,) = values
-        if single.isascii() and single.isdigit():
+        if single.isascii() and single.isdigit() and len(single) <= MAX_LENGTH_DIGITS:
             return int(single)
     return -1
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from ..records import SSE_COMMENT as COMMENT  # the ``event`` of a comment line's item; its data is the comment text
 
 _BOM = b"\xef\xbb\xbf"
+MAX_RETRY_DIGITS = 18  # a longer ``retry`` (over 31 million years of ms) is ignored
 # the usual chunk of an MCP stream: one whole event, an optional event line and one data line
 _SDK_EVENT = b"event: message\r\ndata: "  # 22 bytes
 _ONE_EVENT = re.compile(rb"(?:event: ?([^\r\n]*)\r?\n)?data: ?([^\r\n]*)\r?\n\r?\n").fullmatch
@@ -50,7 +51,7 @@ class SseMessage:
 class SseDecoder:
     """Bytes (UTF-8) or text chunks in, ``SseMessage``s out."""
 
-    __slots__ = ("_parts", "_skip_lf", "_bom_check", "_data", "_event", "_id", "_retry", "_fields", "last_id")
+    __slots__ = ("_parts", "_skip_lf", "_bom_check", "_data", "_event", "_id", "_retry", "_fields", "last_id", "ignored_retry")
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []  # pieces of the incomplete line (a list: long lines come in many packets)
@@ -62,6 +63,7 @@ class SseDecoder:
         self._retry: int | None = None
         self._fields = False  # any field seen since the last dispatch
         self.last_id: str | None = None
+        self.ignored_retry = 0  # ``retry`` fields of more than MAX_RETRY_DIGITS digits (ignored; the caller may warn)
 
     def feed(self, chunk: bytes | str, t: float, frame: int | None = None) -> list[SseMessage]:
         """The events this chunk completed, stamped with ``t``/``frame``."""
@@ -131,6 +133,9 @@ class SseDecoder:
                 self._id = value
             elif name == b"retry":
                 if not value.isdigit():  # bytes: ASCII digits only
+                    continue
+                if len(value) > MAX_RETRY_DIGITS:  # no real reconnection time, and int() refuses > 4300 digits
+                    self.ignored_retry += 1
                     continue
                 self._retry = int(value)
             else:
