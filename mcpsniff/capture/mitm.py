@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MAX_BODY = 65536
+RETRY_EVERY = 1.0  # s between tries to open an output that failed
+MAX_BACKLOG = 100_000  # records kept in memory while the output cannot be written
 
 
 def _guarded(hook: F) -> F:
@@ -106,6 +109,11 @@ class McpSniff:
         self._writer: R.RecordWriter | None = None
         self._file: IO[str] | None = None
         self._path: str | None = None  # the mcpsniff_output the writer was opened for
+        self._appending = False  # the output was opened once: reopen it for appending
+        self._retry_at = 0.0  # time.monotonic() of the next try to open a failed output
+        self._complaint = ""  # the last error logged about the output (each said once)
+        self._backlog: list[R.Record] = []  # records waiting for the output to open
+        self._lost = 0  # records dropped from a full backlog
         self._ids = R.Ids()
         self._conns: dict[str, _Conn] = {}  # mitmproxy client id -> conn
         self._flows: dict[str, _Exchange] = {}  # flow id -> open exchange
@@ -136,27 +144,95 @@ class McpSniff:
         self.max_body = cfg_max if cap is None else cap
 
     def _open_output(self) -> None:
-        """(Re)open the output when the path changed (or on first use of an injected stream)."""
+        """(Re)open the output when the path changed (or on first use of an injected stream).
+
+        An output that cannot be opened (a directory, a missing folder, no permission) is
+        logged and retried every RETRY_EVERY s; until then records wait in memory (at most
+        MAX_BACKLOG; older ones are counted and said lost). mitmdump never stops for it.
+        """
         path = ctx.options.mcpsniff_output
         if self._writer is not None and path == self._path:
             return
-        self._path = path
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        target: IO[str] | None = self.stream
-        if path:
-            try:
-                self._file = target = open(Path(path).expanduser(), "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the addon
-            except OSError as exc:
-                raise exceptions.OptionsError(f"mcpsniff_output: cannot write {path}: {exc.strerror or exc}") from None
+        if path != self._path:
+            self._close_file()
+            self._writer = None
+            self._appending = False
+            self._path = path
+        if not path:
+            target = self.stream
+            self._writer = R.RecordWriter(target, source="mitm", origin=self._origin()) if target is not None else None
+            return
+        self._try_open()
+
+    def _origin(self) -> str:
         mode = ctx.options.mode
-        origin = " ".join(mode) if isinstance(mode, (list, tuple)) else str(mode)
-        self._writer = R.RecordWriter(target, source="mitm", origin=origin) if target is not None else None
+        return " ".join(mode) if isinstance(mode, (list, tuple)) else str(mode)
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+
+    def _try_open(self) -> None:
+        """Open ``mcpsniff_output`` (append after a failure, so nothing written is lost), then write what waited."""
+        self._retry_at = time.monotonic() + RETRY_EVERY
+        path = self._path
+        assert path
+        try:
+            fh = open(Path(path).expanduser(), "a" if self._appending else "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the addon
+        except OSError as exc:
+            message = f"mcpsniff: cannot write records to {path}: {exc.strerror or exc}; traffic passes, retrying every {RETRY_EVERY:g} s"
+            if message != self._complaint:
+                log.error(message)
+                self._complaint = message
+            return
+        self._file = fh
+        try:
+            if self._appending:
+                fh.write("\n")  # a line cut by the failure stays a line of its own
+                self._writer = R.RecordWriter(fh, source="mitm", origin=self._origin(), meta=False)
+            else:
+                self._writer = R.RecordWriter(fh, source="mitm", origin=self._origin())
+            self._appending = True
+            if self._complaint:
+                log.warning("mcpsniff: writing records to %s again", path)
+                self._complaint = ""
+            backlog, self._backlog = self._backlog, []
+            if self._lost:
+                self._writer.write(R.CaptureWarning(t=None, message=f"mcpsniff addon: {self._lost} record(s) lost while {path} could not be written"))
+                self._lost = 0
+            for record in backlog:
+                self._writer.write(record)
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        message = f"mcpsniff: writing records to {self._path} failed: {exc.strerror or exc}; traffic passes, retrying every {RETRY_EVERY:g} s"
+        if message != self._complaint:
+            log.error(message)
+            self._complaint = message
+        self._close_file()
+        self._writer = None
+        self._retry_at = time.monotonic() + RETRY_EVERY
 
     def _write(self, record: R.Record) -> None:
-        if self._writer is not None:
+        if self._writer is None and self._path and time.monotonic() >= self._retry_at:
+            self._try_open()
+        if self._writer is None:
+            if self._path:
+                self._backlog.append(record)
+                if len(self._backlog) > MAX_BACKLOG:
+                    del self._backlog[: len(self._backlog) - MAX_BACKLOG]
+                    self._lost += 1
+            return
+        try:
             self._writer.write(record)
+        except OSError as exc:
+            self._backlog.append(record)
+            self._failed(exc)
 
     # -- connections -----------------------------------------------------------------
     def _conn_of(self, client: connection.Client) -> _Conn:
@@ -213,7 +289,8 @@ class McpSniff:
             ex = self._flows[flow.id] = _Exchange(self._ids.xid(conn.cid), conn)
             req = flow.request
             body, size, cut = self._body(req)
-            self._write(R.Request(t=req.timestamp_start, conn=conn.cid, xid=ex.xid, method=req.method, target=req.path, headers=_headers(req.headers.items(multi=True)), body=body, body_size=size, truncated=cut, server=f"{req.host}:{req.port}"))
+            esc = R.escaped
+            self._write(R.Request(t=req.timestamp_start, conn=conn.cid, xid=ex.xid, method=esc(req.method), target=esc(req.path), headers=_headers(req.headers.items(multi=True)), body=body, body_size=size, truncated=cut, server=esc(f"{req.host}:{req.port}")))
         return ex
 
     def _body(self, message: http.Message) -> tuple[str, int, bool]:
@@ -235,7 +312,7 @@ class McpSniff:
         previous = resp.stream if callable(resp.stream) else None
         resp.stream = functools.partial(self._pass_chunk, flow.id, previous)  # first: SSE flows even if recording fails
         ex = self._exchange(flow)
-        self._write(R.Response(t=resp.timestamp_start, xid=ex.xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), stream=True))
+        self._write(R.Response(t=resp.timestamp_start, xid=ex.xid, status=resp.status_code, reason=R.escaped(resp.reason), headers=_headers(resp.headers.items(multi=True)), stream=True))
         if resp.headers.get("content-encoding", "identity").lower() != "identity":
             self._write(R.CaptureWarning(t=resp.timestamp_start, conn=ex.conn.cid, message=f"{ex.xid}: compressed event stream ({resp.headers['content-encoding']}); its events are not decoded"))
             return
@@ -262,7 +339,7 @@ class McpSniff:
         t_end = resp.timestamp_end or resp.timestamp_start
         if ex.decoder is None and not callable(resp.stream):
             body, size, cut = self._body(resp)
-            self._write(R.Response(t=resp.timestamp_start, xid=ex.xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), body=body, body_size=size, truncated=cut, t_end=t_end))
+            self._write(R.Response(t=resp.timestamp_start, xid=ex.xid, status=resp.status_code, reason=R.escaped(resp.reason), headers=_headers(resp.headers.items(multi=True)), body=body, body_size=size, truncated=cut, t_end=t_end))
         self._end(ex, flow, t_end, R.COMPLETE)
 
     @_guarded
@@ -291,14 +368,18 @@ class McpSniff:
         for conn in self._conns.values():
             self._write(R.ConnEvent(t=t, conn=conn.cid, event="open-at-end", client=conn.client, server=conn.server))
         self._conns.clear()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._backlog and self._path:
+            self._try_open()  # a last try, so what waited is not lost
+        if self._backlog:
+            log.error("mcpsniff: %d record(s) could not be written to %s", len(self._backlog) + self._lost, self._path)
+        self._close_file()
         self._writer = None
 
 
 def _headers(items: Iterable[tuple[str, str]]) -> R.Headers:
-    return tuple((str(k), str(v)) for k, v in items)
+    """Header pairs; bytes that are not UTF-8 (mitmproxy gives them as surrogates) kept as ``\\xNN``."""
+    esc = R.escaped
+    return tuple((esc(str(k)), esc(str(v))) for k, v in items)
 
 
 def _body(message: http.Message, cap: int) -> tuple[str, int, bool]:
@@ -316,11 +397,18 @@ def _body(message: http.Message, cap: int) -> tuple[str, int, bool]:
 
 
 def read_flows(path: Path) -> Iterator[R.Record]:
-    """Records of a mitmproxy flow file; BadInputError if it cannot be read at all."""
+    """Records of a mitmproxy flow file; BadInputError if it cannot be read at all.
+
+    A flow whose fields do not make valid records (wrong types, times out of range,
+    missing keys) is skipped with a warning; a file that goes bad part-way (mitmproxy's
+    reader raises, a length prefix beyond the end, nesting too deep) keeps the flows
+    before that point.
+    """
     out: list[R.Record] = []
     try:
         with Path(path).open("rb") as fh:
-            out = list(_records(io.FlowReader(fh).stream(), path))
+            size = os.fstat(fh.fileno()).st_size
+            out = list(_records(io.FlowReader(_Bounded(fh, size)).stream(), path))  # type: ignore[arg-type]
     except OSError as exc:
         raise BadInputError(f"{path}: {exc.strerror or exc}") from None
     yield R.Meta(source="mitm-flows", origin=Path(path).name)
@@ -328,39 +416,86 @@ def read_flows(path: Path) -> Iterator[R.Record]:
     yield from out
 
 
+class _Bounded:
+    """A binary file whose ``read(n)`` never asks for more than the file still holds:
+    mitmproxy's tnetstring reader reads a value's declared length at once, and a length
+    prefix of 99999999999 would otherwise try to allocate that much."""
+
+    def __init__(self, fh: Any, size: int) -> None:
+        self._fh = fh
+        self._size = size
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = max(0, self._size - self._fh.tell())
+        return self._fh.read(left if n is None or n < 0 or n > left else n)
+
+    def peek(self, n: int = 1) -> bytes:
+        return self._fh.peek(n)[:n]
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._fh.seek(pos, whence)
+
+
+# What a malformed flow state makes mitmproxy or our record building raise.
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError, UnicodeError, BadInputError)
+
+
 def _records(flows: Iterable[Any], path: Path) -> Iterator[R.Record]:
     ids = R.Ids()
     conns: dict[str, str] = {}  # mitmproxy client connection id -> our conn id
+    name = Path(path).name
     count = 0
-    try:
-        for flow in flows:
-            count += 1
-            if not isinstance(flow, http.HTTPFlow):
-                continue
+    it = iter(flows)
+    while True:
+        try:
+            flow = next(it)
+        except StopIteration:
+            break
+        except (exceptions.FlowReadException, *_MALFORMED) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else R.text(f"{type(exc).__name__}: {exc}")[:200]
+            if count == 0:
+                raise BadInputError(f"{path}: not a readable mitmproxy flow file ({reason})") from None
+            yield R.CaptureWarning(t=None, message=f"{name}: flow file ends in a damaged flow after {count} flow(s) ({reason})")
+            break
+        count += 1
+        if not isinstance(flow, http.HTTPFlow):
+            continue
+        new_conn = None
+        try:
             client = flow.client_conn
             cid = conns.get(client.id)
+            got: list[R.Record] = []
             if cid is None:
                 cid = conns[client.id] = ids.conn()
+                new_conn = client.id
                 server = _addr(flow.server_conn.address)
-                yield R.ConnEvent(t=client.timestamp_start, conn=cid, event="opened", client=_addr(client.peername), server=server, by="proxy", detail="client connected to proxy")
+                got.append(R.ConnEvent(t=client.timestamp_start, conn=cid, event="opened", client=_addr(client.peername), server=server, by="proxy", detail="client connected to proxy"))
                 if client.timestamp_end:
-                    yield R.ConnEvent(t=client.timestamp_end, conn=cid, event="closed", client=_addr(client.peername), server=server, detail="client connection closed")
-            yield from _flow_records(flow, cid, ids.xid(cid))
-    except exceptions.FlowReadException as exc:
-        if count == 0:
-            raise BadInputError(f"{path}: not a readable mitmproxy flow file ({exc})") from None
-        yield R.CaptureWarning(t=None, message=f"{Path(path).name}: flow file ends in a damaged flow after {count} flow(s) ({exc})")
+                    got.append(R.ConnEvent(t=client.timestamp_end, conn=cid, event="closed", client=_addr(client.peername), server=server, detail="client connection closed"))
+            got += _flow_records(flow, cid, ids.xid(cid))
+            for record in got:
+                R.validate(record)
+        except _MALFORMED as exc:
+            if new_conn is not None:
+                conns.pop(new_conn, None)
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else R.text(str(exc))[:200]
+            yield R.CaptureWarning(t=None, message=f"{name}: flow {count} skipped (malformed: {reason})")
+            continue
+        yield from got
 
 
 def _flow_records(flow: http.HTTPFlow, cid: str, xid: str) -> Iterator[R.Record]:
     req, resp = flow.request, flow.response
     body, size, cut = _body(req, DEFAULT_MAX_BODY)
-    server = _addr(flow.server_conn.address) or f"{req.host}:{req.port}"
-    yield R.Request(t=req.timestamp_start, conn=cid, xid=xid, method=req.method, target=req.path, headers=_headers(req.headers.items(multi=True)), body=body, body_size=size, truncated=cut, server=server)
+    server = _addr(flow.server_conn.address) or R.escaped(f"{req.host}:{req.port}")
+    yield R.Request(t=req.timestamp_start, conn=cid, xid=xid, method=R.escaped(req.method), target=R.escaped(req.path), headers=_headers(req.headers.items(multi=True)), body=body, body_size=size, truncated=cut, server=server)
     if resp is not None:
         t_end = resp.timestamp_end or resp.timestamp_start
         if resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
-            yield R.Response(t=resp.timestamp_start, xid=xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), stream=True)
+            yield R.Response(t=resp.timestamp_start, xid=xid, status=resp.status_code, reason=R.escaped(resp.reason), headers=_headers(resp.headers.items(multi=True)), stream=True)
             content = resp.get_content(strict=False)
             if content is None:
                 yield R.CaptureWarning(t=resp.timestamp_start, conn=cid, message=f"{xid}: the flow file holds no body for this event stream (it was streamed through the proxy)")
@@ -369,12 +504,13 @@ def _flow_records(flow: http.HTTPFlow, cid: str, xid: str) -> Iterator[R.Record]
                     yield R.SseEvent(t=t_end, xid=xid, data=event.data, event=event.event, id=event.id, retry=event.retry)
         else:
             body, size, cut = _body(resp, DEFAULT_MAX_BODY)
-            yield R.Response(t=resp.timestamp_start, xid=xid, status=resp.status_code, reason=resp.reason, headers=_headers(resp.headers.items(multi=True)), body=body, body_size=size, truncated=cut, t_end=t_end)
+            yield R.Response(t=resp.timestamp_start, xid=xid, status=resp.status_code, reason=R.escaped(resp.reason), headers=_headers(resp.headers.items(multi=True)), body=body, body_size=size, truncated=cut, t_end=t_end)
     if flow.error is not None:
-        outcome = _outcome(flow.error.msg)
+        message = R.escaped(str(flow.error.msg))
+        outcome = _outcome(message)
         if outcome == R.REFUSED:
-            yield R.ConnEvent(t=flow.error.timestamp, conn=cid, event="refused", server=server, by="server", detail=f"upstream: {flow.error.msg}")
-        yield R.End(t=flow.error.timestamp, xid=xid, outcome=outcome, detail=flow.error.msg)
+            yield R.ConnEvent(t=flow.error.timestamp, conn=cid, event="refused", server=server, by="server", detail=f"upstream: {message}")
+        yield R.End(t=flow.error.timestamp, xid=xid, outcome=outcome, detail=message)
     elif resp is not None:
         yield R.End(t=resp.timestamp_end or resp.timestamp_start, xid=xid, outcome=R.COMPLETE)
     else:
