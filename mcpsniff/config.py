@@ -338,8 +338,9 @@ def load_config(path: Path | None) -> Config:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
-    loader = _loader(text)
+    loader = None
     try:
+        loader = _loader(text)
         data = loader.get_single_data()
         _bounded(data)
         return parse_config(data)
@@ -351,5 +352,8 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{path}: nested too deeply") from None
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except ValueError as exc:  # a YAML value Python cannot hold (an integer of more than 4300 digits, ...)
+        raise ConfigError(f"{path}: invalid YAML value ({str(exc)[:120]})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

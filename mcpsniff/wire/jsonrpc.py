@@ -9,6 +9,7 @@ array, allowed by 2025-03-26 and removed by 2025-06-18) are flattened.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,9 @@ def _classify_odd(obj: Any) -> RpcMessage:
         problem = 'jsonrpc is not "2.0"'
     if msg_id is not None and (isinstance(msg_id, bool) or not isinstance(msg_id, str | int | float)):
         problem = problem or f"id is {_what(msg_id)}"
+        msg_id = None
+    elif type(msg_id) is float and not math.isfinite(msg_id):  # 1e999: no JSON output could hold it
+        problem = problem or "id is not a finite number"
         msg_id = None
     if "method" in obj:
         if not isinstance(method, str):
