@@ -272,10 +272,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run one official-SDK MCP client per demo namespace until SIGTERM/Ctrl-C.")
     parser.add_argument("--base", required=True, help="server or proxy base URL, e.g. http://127.0.0.1:5077")
     parser.add_argument("--policy", action="append", default=[], metavar="NS=POLICY", help=f"per-namespace policy ({', '.join(POLICIES)}); default healthy")
+    parser.add_argument("--ns", action="append", default=[], choices=NAMESPACES, help="only these namespaces (repeatable; default: all four)")
     parser.add_argument("--log", help="JSON-lines event log (default: stdout)")
     parser.add_argument("--interval", type=float, default=CALL_INTERVAL, help="seconds between tool calls (default %(default)s)")
     args = parser.parse_args(argv)
     policies = parse_policies(args.policy)
+    if args.ns:
+        policies = {ns: p for ns, p in policies.items() if ns in args.ns}
     with open(args.log, "a", encoding="utf-8") if args.log else contextlib.nullcontext(sys.stdout) as out:
         log = EventLog(out)
         SdkLogBridge.install(log)

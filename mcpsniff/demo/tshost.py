@@ -1,11 +1,13 @@
-"""The TypeScript-SDK client host (``ts/host.mjs``): its policies, its install, its command line.
+"""The TypeScript-SDK client hosts (``ts/host.mjs``, ``ts/host2.mjs``): policies, install, command line.
 
-``host.mjs`` runs one official ``@modelcontextprotocol/sdk`` client per namespace in one
-Node process.  Its node modules are installed from ``ts/package-lock.json`` with
+``host.mjs`` runs one official ``@modelcontextprotocol/sdk`` 1.32 client per namespace in
+one Node process; ``host2.mjs`` the same with ``@modelcontextprotocol/client`` 2.4 (the
+2026-07-28 revision, version negotiation ``auto``).  Both SDKs are in one
+``ts/package.json``: the node modules are installed from ``ts/package-lock.json`` with
 ``npm ci`` into a cache folder named after the lockfile's hash
-(``${XDG_CACHE_HOME:-~/.cache}/mcpsniff/ts-host-<hash>/``) the first time a ``ts``
-scenario runs; ``host.mjs`` itself is copied there on every run, so an edit of it in
-the checkout takes effect without a new install.
+(``${XDG_CACHE_HOME:-~/.cache}/mcpsniff/ts-host-<hash>/``) the first time a TS scenario
+runs (or by ``scripts/setup.sh``); the host scripts are copied there on every run, so an
+edit of them in the checkout takes effect without a new install.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from . import NAMESPACES
 TS_DIR = Path(__file__).resolve().with_name("ts")
 NPM_TIMEOUT = 600.0  # s for `npm ci` (downloads about 100 packages the first time)
 MIN_NODE = 18  # global fetch (undici) and ReadableStream/TextDecoderStream
+MIN_NODE_V2 = 20  # @modelcontextprotocol/client 2.x's engines
+HOST_SCRIPTS = ("host.mjs", "host2.mjs")
 
-# How the host reacts (the SDK underneath always does its own GET-stream retries).
+# How the host.mjs (TS SDK 1.32) reacts (the SDK underneath always does its own GET-stream retries).
 POLICIES: dict[str, str] = {
     "cc": "Claude-Code-like: fresh transport + initialize + tools/list after 1,2,4,8,16 s, then gives up",
     "idle": "connects and lists its tools once, then no calls; never reacts to SDK errors (only the SDK's 2 GET retries)",
@@ -33,6 +37,14 @@ POLICIES: dict[str, str] = {
     "reinit-once": "re-initializes once after 1 s; if that fails it gives up for good",
     "hang": "like cc, but once rebound calls the server's hang tool and waits forever",
     "no-relist": "like cc, but never lists its tools again in a new session",
+}
+
+# How host2.mjs (TS SDK 2.4, negotiation auto) reacts; the SDK itself never retries nor re-listens.
+POLICIES_V2: dict[str, str] = {
+    "rebuild": "on a failed call or lost listen stream: a new Client (probe, tools/list, listen) after 1,2,4,8,16 s",
+    "keep": "never rebuilds: keeps calling on the same Client; its listen stream is not re-opened",
+    "relisten": "like keep, but re-opens its listen stream after 1,2,4,8,16 s",
+    "dies": "no host reconnect: the first failure closes the Client for good",
 }
 
 
@@ -44,24 +56,24 @@ def lock_digest() -> str:
     return hashlib.sha256((TS_DIR / "package-lock.json").read_bytes()).hexdigest()[:16]
 
 
-def _check_node() -> tuple[str, str]:
+def _check_node(min_node: int = MIN_NODE) -> tuple[str, str]:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         missing = " and ".join(name for name, path in (("node", node), ("npm", npm)) if path is None)
-        raise CaptureError(f"the ts client host needs Node.js {MIN_NODE}+ and npm: {missing} not found on PATH (Debian: apt-get install nodejs npm; or scripts/setup.sh)")
+        raise CaptureError(f"the ts client host needs Node.js {min_node}+ and npm: {missing} not found on PATH (Debian: apt-get install nodejs npm; or scripts/setup.sh)")
     version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
     try:
         major = int(version.lstrip("v").split(".")[0])
     except ValueError:
         major = 0
-    if major < MIN_NODE:
-        raise CaptureError(f"the ts client host needs Node.js {MIN_NODE}+, found {version or 'an unknown version'} at {node}")
+    if major < min_node:
+        raise CaptureError(f"the ts client host needs Node.js {min_node}+, found {version or 'an unknown version'} at {node}")
     return node, npm
 
 
-def ensure_installed(say: Callable[[str], None] = lambda _m: None) -> Path:
-    """The cache folder with node_modules (``npm ci`` the first time) and a current host.mjs."""
-    _node, npm = _check_node()
+def ensure_installed(say: Callable[[str], None] = lambda _m: None, min_node: int = MIN_NODE) -> Path:
+    """The cache folder with node_modules (``npm ci`` the first time) and current host scripts."""
+    _node, npm = _check_node(min_node)
     target = cache_root() / f"ts-host-{lock_digest()}"
     if not (target / ".installed").exists():
         say(f"installing the ts client host's node modules (npm ci) into {target}")
@@ -85,16 +97,21 @@ def ensure_installed(say: Callable[[str], None] = lambda _m: None) -> Path:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-    staged = target / f".host.mjs.{os.getpid()}"
-    shutil.copy2(TS_DIR / "host.mjs", staged)
-    os.replace(staged, target / "host.mjs")  # atomic: a concurrent run never sees half a file
+    for script in HOST_SCRIPTS:
+        staged = target / f".{script}.{os.getpid()}"
+        shutil.copy2(TS_DIR / script, staged)
+        os.replace(staged, target / script)  # atomic: a concurrent run never sees half a file
     return target
 
 
-def command(install: Path, base: str, policies: dict[str, str], log: Path, interval: float) -> list[str]:
-    """The ``node host.mjs ...`` command line for these per-namespace policies."""
-    node, _npm = _check_node()
-    args = [node, str(install / "host.mjs"), "--base", base, "--log", str(log), f"--interval={interval:g}"]
+def command(install: Path, base: str, policies: dict[str, str], log: Path, interval: float, script: str = "host.mjs") -> list[str]:
+    """The ``node host.mjs ...`` (or ``host2.mjs``) command line for these per-namespace policies;
+    a namespace ``policies`` leaves out is not run (``--ns``)."""
+    node, _npm = _check_node(MIN_NODE_V2 if script == "host2.mjs" else MIN_NODE)
+    args = [node, str(install / script), "--base", base, "--log", str(log), f"--interval={interval:g}"]
     for ns in NAMESPACES:
-        args.append(f"--policy={ns}={policies[ns]}")
+        if ns in policies:
+            args.append(f"--policy={ns}={policies[ns]}")
+    if set(policies) != set(NAMESPACES):
+        args += [f"--ns={ns}" for ns in NAMESPACES if ns in policies]
     return args

@@ -1,9 +1,8 @@
 """2.x-SDK (``mcp==2.3.0``) MCP client host: one ``mcp.Client`` per namespace, each with a policy.
 
-    uv run --no-project --with mcp==2.3.0 \\
-        python -m mcpsniff.demo.modern.clients --base http://127.0.0.1:5076 \\
+    <mcp 2.x env>/bin/python mcpsniff/demo/modern/clients.py --base http://127.0.0.1:5076 \\
         --policy sprint=dies --log client.log
-    # or: ... python mcpsniff/demo/modern/clients.py ...
+    # the env: mcpsniff/demo/sdk2.py (``mcpsniff demo --scenario sessionless...`` runs it)
 
 Every namespace gets a ``Client(url, mode=...)`` (``auto`` by default: ``server/discover``
 first, ``initialize`` fallback on a 2025-era server).  On a 2026-07-28 connection it

@@ -1,12 +1,12 @@
 """A 2.x-SDK (``mcp==2.3.0``) MCP server: four namespaces on one port, both protocol eras.
 
-    uv run --no-project --with mcp==2.3.0 --with uvicorn \\
-        python -m mcpsniff.demo.modern.server --port 5076
-    # or: ... python mcpsniff/demo/modern/server.py --port 5076
+    <mcp 2.x env>/bin/python mcpsniff/demo/modern/server.py --port 5076
+    # the env: mcpsniff/demo/sdk2.py (or: uv run --no-project --with mcp==2.3.0 --with uvicorn python ...)
 
 serves ``/tasks/mcp``, ``/dev-agents/mcp``, ``/sprint/mcp`` and ``/ci-infra/mcp`` behind
-uvicorn until SIGTERM or Ctrl-C and prints ``ready <port> <boot>`` on stdout once it
-accepts connections (like ``mcpsniff.demo.server``, the 1.x one).
+uvicorn until SIGTERM or Ctrl-C, prints ``starting <port> <epoch>`` when it begins to bind
+and ``ready <port> <boot>`` on stdout once it accepts connections (like
+``mcpsniff.demo.server``, the 1.x one).  It imports nothing of mcpsniff.
 
 Every namespace is an ``MCPServer`` (the 2.x name of FastMCP) mounted with
 ``streamable_http_app()``; the parent Starlette app's lifespan runs all their session
@@ -169,6 +169,7 @@ async def serve(port: int, namespaces: tuple[str, ...], start_at: float | None, 
         server.listen_handlers = listen_handlers(app)  # type: ignore[attr-defined]
     else:
         server = uvicorn.Server(config)
+    print(f"starting {port} {time.time():.6f}", flush=True)  # when it begins to bind (the demo's truth.json)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.02)

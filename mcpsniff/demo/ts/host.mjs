@@ -61,13 +61,13 @@ function sdkVersion() {
 
 function usage(message) {
   process.stderr.write(`host.mjs: ${message}\n` +
-    'usage: node host.mjs --base URL [--policy NS=POLICY]... [--log FILE] [--interval S] [--hang-after-rebind NS]\n' +
+    'usage: node host.mjs --base URL [--policy NS=POLICY]... [--ns NS]... [--log FILE] [--interval S] [--hang-after-rebind NS]\n' +
     `  namespaces: ${NAMESPACES.join(', ')}; policies: ${POLICIES.join(', ')} (default cc)\n`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { base: null, policies: Object.fromEntries(NAMESPACES.map(ns => [ns, 'cc'])), log: null, interval: 0.7, hang: new Set() };
+  const opts = { base: null, policies: Object.fromEntries(NAMESPACES.map(ns => [ns, 'cc'])), log: null, interval: 0.7, hang: new Set(), only: [] };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let value;
@@ -92,6 +92,12 @@ function parseArgs(argv) {
         const [ns, name] = [spec.slice(0, spec.indexOf('=')), spec.slice(spec.indexOf('=') + 1)];
         if (!NAMESPACES.includes(ns) || !POLICIES.includes(name)) usage(`bad --policy ${JSON.stringify(spec)}`);
         opts.policies[ns] = name;
+        break;
+      }
+      case '--ns': {  // only these namespaces (repeatable; default all four)
+        const ns = next();
+        if (!NAMESPACES.includes(ns)) usage(`bad --ns ${JSON.stringify(ns)}`);
+        opts.only.push(ns);
         break;
       }
       case '--hang-after-rebind': {
@@ -426,12 +432,13 @@ class NamespaceHost {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const log = new EventLog(opts.log);
+  const active = opts.only.length ? NAMESPACES.filter(ns => opts.only.includes(ns)) : NAMESPACES;
   const stopping = { value: false };
   log.write('*', 'start', {
-    client: CLIENT_NAME, node: process.version, base: opts.base, policies: opts.policies,
+    client: CLIENT_NAME, node: process.version, base: opts.base, policies: Object.fromEntries(active.map(ns => [ns, opts.policies[ns]])),
     hang_call: opts.hang.size ? [...opts.hang].join(',') : null, interval_s: opts.interval, pid: process.pid,
   });
-  const hosts = NAMESPACES.map(ns => new NamespaceHost(ns, `${opts.base}/${ns}/mcp`, opts.policies[ns], opts.hang.has(ns), log, opts.interval, stopping));
+  const hosts = active.map(ns => new NamespaceHost(ns, `${opts.base}/${ns}/mcp`, opts.policies[ns], opts.hang.has(ns), log, opts.interval, stopping));
   const finish = reason => {
     if (stopping.value) return;
     stopping.value = true;

@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-// TypeScript SDK 2.x (`@modelcontextprotocol/client` 2.4) client host for the 2026-07-28 lab: one
-// `Client` + `StreamableHTTPClientTransport` per namespace, all in ONE Node process (undici's
-// keep-alive pool is shared across namespaces, like a real host).
+// TypeScript SDK 2.x (`@modelcontextprotocol/client` 2.4) client host for the demo's 2026-07-28
+// scenarios: one `Client` + `StreamableHTTPClientTransport` per namespace, all in ONE Node process
+// (undici's keep-alive pool is shared across namespaces, like a real host). Installed and run like
+// host.mjs (the 1.32 host) from the same package.json/package-lock.json (../tshost.py); Node 20+.
 //
-//   cd mcpsniff/demo/modern/ts && npm install
-//   node host.mjs --base http://127.0.0.1:PORT [--policy sprint=dies] [--default-policy rebuild] \
-//                 [--mode auto|legacy|2026-07-28] [--ns tasks ...] [--log client.log] [--interval 0.7]
-//                 [--sdk v2|v1]    (v1: the 1.x `@modelcontextprotocol/sdk` 1.32 client, 2025-era only)
+//   node host2.mjs --base http://127.0.0.1:PORT [--policy sprint=dies] [--default-policy rebuild] \
+//                  [--mode auto|legacy|2026-07-28] [--ns tasks ...] [--log client.log] [--interval 0.7]
 //
 // Every client connects with `versionNegotiation: { mode }` (default 'auto': `server/discover`
 // first, `initialize` fallback on a 2025-era server; the SDK's own default is 'legacy'). On a
@@ -26,16 +25,11 @@
 // gave_up, summary (at SIGINT/SIGTERM).
 
 import { existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 
-// --sdk v1: the 1.x SDK (`@modelcontextprotocol/sdk` 1.32, 2025-era only) for comparison captures.
-const SDK_FLAG = process.argv.includes('--sdk') ? process.argv[process.argv.indexOf('--sdk') + 1] : 'v2';
-const V1 = SDK_FLAG === 'v1';
-const PKG = V1 ? '@modelcontextprotocol/sdk' : '@modelcontextprotocol/client';
-const { Client, StreamableHTTPClientTransport } = V1
-  ? { ...(await import('@modelcontextprotocol/sdk/client/index.js')), ...(await import('@modelcontextprotocol/sdk/client/streamableHttp.js')) }
-  : await import('@modelcontextprotocol/client');
+const PKG = '@modelcontextprotocol/client';
 
 const NAMESPACES = ['tasks', 'dev-agents', 'sprint', 'ci-infra'];
 const POLICIES = ['rebuild', 'keep', 'relisten', 'dies'];
@@ -43,8 +37,9 @@ const DELAYS = [1, 2, 4, 8, 16];
 const CALL_TIMEOUT_MS = 3000;
 const MODERN = new Set(['2026-07-28']);
 
+/** The installed SDK's version (its package.json is not exported, so found next to its entry file). */
 function sdkVersion() {
-  let dir = dirname(fileURLToPath(import.meta.resolve(V1 ? '@modelcontextprotocol/sdk/client/index.js' : PKG)));
+  let dir = dirname(createRequire(import.meta.url).resolve(PKG));
   for (let i = 0; i < 8; i++, dir = dirname(dir)) {
     const file = join(dir, 'package.json');
     if (existsSync(file)) {
@@ -54,7 +49,8 @@ function sdkVersion() {
   }
   return 'unknown';
 }
-const SDK = `${V1 ? 'ts-sdk' : 'ts-sdk-client'} ${sdkVersion()}`;
+const SDK_VERSION = sdkVersion();
+const SDK = `ts-sdk-client ${SDK_VERSION}`;
 
 function parseArgs(argv) {
   const a = { base: null, policy: [], defaultPolicy: 'rebuild', mode: 'auto', ns: [], log: null, interval: 0.7 };
@@ -68,7 +64,6 @@ function parseArgs(argv) {
     else if (k === '--ns') a.ns.push(v());
     else if (k === '--log') a.log = v();
     else if (k === '--interval') a.interval = Number(v());
-    else if (k === '--sdk') v();
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   if (!a.base) throw new Error('--base is required');
@@ -129,9 +124,7 @@ class Host {
     const gen = this.gen;
     log(this.ns, 'connecting', { gen, mode: args.mode });
     const mode = args.mode === 'auto' || args.mode === 'legacy' ? args.mode : { pin: args.mode };
-    const client = V1
-      ? new Client({ name: 'mcpsniff-lab-ts', version: sdkVersion() })
-      : new Client({ name: 'mcpsniff-lab-ts', version: sdkVersion() }, { versionNegotiation: { mode } });
+    const client = new Client({ name: 'mcpsniff-lab-ts', version: SDK_VERSION }, { versionNegotiation: { mode } });
     const transport = new StreamableHTTPClientTransport(new URL(this.url));
     client.onerror = (e) => log(this.ns, 'sdk_error', { gen, error: describe(e) });
     this.client = client;
@@ -139,7 +132,7 @@ class Host {
     await client.connect(transport, { timeout: CALL_TIMEOUT_MS });
     this.protocolVersion = transport.protocolVersion ?? null;
     this.sessionId = transport.sessionId ?? null;
-    this.era = MODERN.has(this.protocolVersion) ? '2026-07-28 sessionless' : args.mode === 'auto' && !V1 ? 'negotiated fallback' : '2025-era sessions';
+    this.era = MODERN.has(this.protocolVersion) ? '2026-07-28 sessionless' : args.mode === 'auto' ? 'negotiated fallback' : '2025-era sessions';
     log(this.ns, 'connected', { gen, protocol_version: this.protocolVersion, era: this.era, session_id: this.sessionId, server: client.getServerVersion()?.name ?? null });
     const listed = await client.listTools(undefined, { timeout: CALL_TIMEOUT_MS });
     this.tools = listed.tools.length;
@@ -231,9 +224,7 @@ class Host {
       try {
         const opts = { timeout: CALL_TIMEOUT_MS };
         if (tool === 'work') opts.onprogress = () => {};
-        const result = V1
-          ? await this.client.callTool({ name: tool, arguments: toolArgs }, undefined, opts)
-          : await this.client.callTool({ name: tool, arguments: toolArgs }, opts);
+        const result = await this.client.callTool({ name: tool, arguments: toolArgs }, opts);
         if (result.isError) throw new Error(`tool error: ${JSON.stringify(result.content)}`);
         const text = result.content?.[0]?.text ?? '';
         const boot = text.includes('boot=') ? text.split('boot=').pop() : null;
@@ -287,7 +278,7 @@ class Host {
 }
 
 const hosts = active.map((ns) => new Host(ns, policies[ns]));
-log('*', 'start', { base: args.base, client: SDK, mode: V1 ? 'legacy (sdk v1)' : args.mode, policies: Object.fromEntries(hosts.map((h) => [h.ns, h.policy])) });
+log('*', 'start', { base: args.base, client: SDK, mode: args.mode, policies: Object.fromEntries(hosts.map((h) => [h.ns, h.policy])) });
 function shutdown(sig) {
   if (stopping) return;
   stopping = true;
