@@ -16,10 +16,16 @@ Direct mode (``--mode direct``) is what a user's capture looks like: the clients
 straight to the server port, recorded by a real ``tcpdump -i lo -w capture.pcap tcp
 port <server port>``; no proxy, no ``run.jsonl``.
 
-The clients are either the Python SDK clients of ``clients.py`` (host ``py``) or the
-TypeScript SDK host ``ts/host.mjs`` (host ``ts``, all namespaces in one Node process).
+The clients are SDK client hosts (``hosts.py``): the Python SDK 1.x clients of
+``clients.py`` (host ``py``), the TypeScript SDK 1.32 host ``ts/host.mjs`` (``ts``, all
+namespaces in one Node process), and for the 2026-07-28 revision the Python SDK 2.3.0
+host ``modern/clients.py`` (``py2``, in its own venv, ``sdk2.py``) and the TypeScript SDK
+2.4 host ``ts/host2.mjs`` (``ts2``); a mixed fleet runs one host process per kind, each
+with its own log, merged into ``clients.jsonl``.  The server is the mcp 1.x
+``server.py`` or the mcp 2.3.0 ``modern/server.py`` (both revisions on the same paths).
 Every run writes ``truth.json``: per namespace what the client itself ended in (from
-its own log, never from mcpsniff) and a short label of what happened.
+its own log, never from mcpsniff, see ``truth.py``), a short label of what happened and
+the protocol revision it spoke.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
-import shutil
 import os
 import select
 import signal
@@ -42,6 +47,16 @@ from typing import IO, Any
 
 from ..errors import CaptureError
 from . import NAMESPACES
+from .hosts import HOSTS, SERVERS, command, policy_description, prepare, server_command
+from .truth import (  # noqa: F401  (re-exported: the tests and older callers import them from here)
+    HUNG_AFTER,
+    client_outcomes,
+    client_signature,
+    client_truth,
+    read_events,
+    summary_of,
+    truth_document,
+)
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 30.0  # s for a server process to say "ready"
@@ -52,17 +67,13 @@ EXTRA_SETTLE = 30.0  # most extra recording time while healthy clients are still
 REBIND_GRACE = 2.0  # recording after the last healthy client rebound, so its calls are captured too
 
 
-DEFAULT_POLICY = {"py": "healthy", "ts": "cc"}  # per client host: the policy of a namespace the scenario does not name
-REBINDING_POLICIES = {"healthy", "cc"}  # policies whose clients are expected to rebind (unless the scenario says otherwise)
-
-
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    policies: dict[str, str]  # namespace -> policy name (clients.POLICIES for py, tshost.POLICIES for ts; others: the host's default)
+    policies: dict[str, str]  # namespace -> policy name (of its host, see hosts.policy_description; others: the host's default)
     description: str
     settle: float = 25.0  # default recording time after the server is back
-    host: str = "py"  # client host: "py" (clients.py, Python SDK) or "ts" (ts/host.mjs, TypeScript SDK)
+    host: str = "py"  # client host (hosts.HOSTS): "py" (clients.py), "ts" (ts/host.mjs), "py2" (modern/clients.py), "ts2" (ts/host2.mjs)
     stateless: bool = False  # server with stateless_http=True (no session ids)
     down: float = 5.0  # default downtime (s between SIGTERM's end and the new process listening)
     mode: str = "proxied"  # default capture mode: "proxied" (mitmdump in between) or "direct" (tcpdump)
@@ -70,39 +81,88 @@ class Scenario:
     # after the SIGTERM, so the server can be back sooner than Python's start-up (~2-3 s) allows
     prestart: bool = False
     expect: dict[str, str] = field(default_factory=dict)  # namespace -> "rebound"/"stalled" where the policy alone does not say
+    hosts: dict[str, str] = field(default_factory=dict)  # namespace -> client host where it is not ``host`` (a mixed fleet)
+    server: str = "py"  # "py" (server.py, mcp 1.x) or "py2" (modern/server.py, mcp 2.3.0, both revisions)
+    server_args: tuple[str, ...] = ()  # more server options (e.g. --graceful-listen-close)
+    group: str = ""  # the --help heading it is listed under (GROUPS)
+    brief: str = ""  # its --help line
+
+    def host_of(self, ns: str) -> str:
+        return self.hosts.get(ns, self.host)
 
     def policy(self, ns: str) -> str:
-        return self.policies.get(ns, DEFAULT_POLICY[self.host])
+        return self.policies.get(ns, HOSTS[self.host_of(ns)].default_policy)
 
     def expected(self, ns: str) -> str:
         if ns in self.expect:
             return self.expect[ns]
-        return "rebound" if self.policy(ns) in REBINDING_POLICIES else "stalled"
+        return "rebound" if self.policy(ns) in HOSTS[self.host_of(ns)].rebinding else "stalled"
+
+    def host_groups(self) -> dict[str, dict[str, str]]:
+        """client host -> {namespace: policy} it runs (one process per host)."""
+        groups: dict[str, dict[str, str]] = {}
+        for ns in NAMESPACES:
+            groups.setdefault(self.host_of(ns), {})[ns] = self.policy(ns)
+        return groups
 
 
 _ALL_STALL = {ns: "stalled" for ns in NAMESPACES}
 
+# --help headings, by protocol revision (Scenario.group)
+GROUPS: dict[str, str] = {
+    "py": "2025-era sessions, Python SDK 1.x clients",
+    "ts": "2025-era sessions, TypeScript SDK 1.32 host (needs node and npm; installs its modules once)",
+    "sessionless": "2026-07-28 sessionless, mcp 2.3.0 server (2.x SDKs set up once: own venv, npm)",
+    "fallback": "Negotiated fallback: 2.x clients probe the mcp 1.x server, then a 2025 session",
+    "mixed": "Both revisions at once, one mcp 2.3.0 server",
+}
+_PY2 = {"host": "py2", "server": "py2", "prestart": True, "group": "sessionless"}  # the 2.x server imports for ~3 s: started during the warm-up
+_LISTEN = {"dev-agents": "listen-only", "sprint": "listen-dies"}
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("healthy", {}, "every client re-initializes after the restart: all four namespaces rebind"),
-        Scenario("stale-session", {"sprint": "stale"}, "sprint keeps resuming its old session id without initialize (404 loop) while the others rebind"),
+        Scenario("healthy", {}, "every client re-initializes after the restart: all four namespaces rebind", group="py", brief="every namespace rebinds"),
+        Scenario("stale-session", {"sprint": "stale"}, "sprint keeps resuming its old session id without initialize (404 loop) while the others rebind", group="py", brief="sprint resumes its old session id forever (404 loop)"),
         # a client that gives up is only called stalled after 35 s of silence (thresholds.give_up_after)
-        Scenario("retries-exhausted", {"sprint": "give-up"}, "sprint tries twice, 1 s apart, while the server is down, then gives up; the others rebind", settle=40.0),
-        Scenario("no-relist", {"sprint": "no-relist"}, "sprint re-initializes but never lists its tools again (dead catalogue); the others rebind"),
-        Scenario("mixed", {"dev-agents": "no-relist", "sprint": "stale", "ci-infra": "give-up"}, "three different client bugs at once; only tasks rebinds", settle=40.0),
-        # --- TypeScript SDK host (ts/host.mjs)
-        Scenario("ts-healthy", {}, "TS SDK host, all cc: every namespace re-initializes after the restart", host="ts"),
-        Scenario("ts-one-stale", {"sprint": "stale"}, "TS SDK host; sprint keeps resuming its old session id without initialize (404 loop), the others rebind", host="ts"),
-        Scenario("ts-idle-get", {"sprint": "idle"}, "TS SDK host; sprint is idle (no calls, only the SDK's GET stream, whose 2 retries fall inside the downtime), the others rebind", host="ts"),
-        Scenario("ts-hang", {"sprint": "hang"}, "TS SDK host; sprint rebinds, then calls a tool that never answers and waits forever; the others rebind", host="ts", settle=35.0),
-        Scenario("ts-reinit-once", {"sprint": "reinit-once"}, "TS SDK host; sprint re-initializes once 1 s after the failure (refused, server still down) and gives up for good; the others rebind", host="ts"),
-        Scenario("ts-backoff-exhausted", {}, "TS SDK host, all cc, server down 40 s: the 1+2+4+8+16 s backoff ends before the server is back, every namespace gives up", host="ts", down=40.0, expect=_ALL_STALL),
-        Scenario("ts-stateless", {}, "TS SDK host, all cc, stateless server (no session ids): what a restart looks like without sessions", host="ts", stateless=True),
-        Scenario("ts-idle-get-fast", {"sprint": "idle"}, "TS SDK host; sprint is idle and the server is back 1 s after SIGTERM: the SDK's GET retries reach the new server, get 404 and it gives up anyway; the others rebind", host="ts", down=1.0, prestart=True),
-        Scenario("py-idle-get", {"sprint": "idle"}, "Python SDK clients; sprint is idle (no calls, only the SDK's GET stream and its own retry), the others rebind"),
+        Scenario("retries-exhausted", {"sprint": "give-up"}, "sprint tries twice, 1 s apart, while the server is down, then gives up; the others rebind", settle=40.0, group="py", brief="sprint retries twice while the server is down, gives up"),
+        Scenario("no-relist", {"sprint": "no-relist"}, "sprint re-initializes but never lists its tools again (dead catalogue); the others rebind", group="py", brief="sprint re-initializes but never lists its tools again"),
+        Scenario("mixed", {"dev-agents": "no-relist", "sprint": "stale", "ci-infra": "give-up"}, "three different client bugs at once; only tasks rebinds", settle=40.0, group="py", brief="three of the bugs at once"),
+        Scenario("py-idle-get", {"sprint": "idle"}, "Python SDK clients; sprint is idle (no calls, only the SDK's GET stream and its own retry), the others rebind", group="py", brief="sprint makes no calls: only the SDK's GET stream retry"),
+        # --- TypeScript SDK 1.32 host (ts/host.mjs)
+        Scenario("ts-healthy", {}, "TS SDK host, all cc: every namespace re-initializes after the restart", host="ts", group="ts", brief="every namespace rebinds (Claude-Code-like backoff)"),
+        Scenario("ts-one-stale", {"sprint": "stale"}, "TS SDK host; sprint keeps resuming its old session id without initialize (404 loop), the others rebind", host="ts", group="ts", brief="sprint resumes its old session id forever (404 loop)"),
+        Scenario("ts-idle-get", {"sprint": "idle"}, "TS SDK host; sprint is idle (no calls, only the SDK's GET stream, whose 2 retries fall inside the downtime), the others rebind", host="ts", group="ts", brief="sprint makes no calls: the SDK's 2 GET retries fall in the downtime"),
+        Scenario("ts-idle-get-fast", {"sprint": "idle"}, "TS SDK host; sprint is idle and the server is back 1 s after SIGTERM: the SDK's GET retries reach the new server, get 404 and it gives up anyway; the others rebind", host="ts", down=1.0, prestart=True, group="ts", brief="the same, server back after 1 s: the GET retries get 404, the SDK gives up"),
+        Scenario("ts-hang", {"sprint": "hang"}, "TS SDK host; sprint rebinds, then calls a tool that never answers and waits forever; the others rebind", host="ts", settle=35.0, group="ts", brief="sprint rebinds, then a tool call that never answers"),
+        Scenario("ts-reinit-once", {"sprint": "reinit-once"}, "TS SDK host; sprint re-initializes once 1 s after the failure (refused, server still down) and gives up for good; the others rebind", host="ts", group="ts", brief="sprint re-initializes once while the server is down, gives up"),
+        Scenario("ts-backoff-exhausted", {}, "TS SDK host, all cc, server down 40 s: the 1+2+4+8+16 s backoff ends before the server is back, every namespace gives up", host="ts", down=40.0, expect=_ALL_STALL, group="ts", brief="server down 40 s: every namespace's 1..16 s backoff ends first"),
+        Scenario("ts-stateless", {}, "TS SDK host, all cc, stateless server (no session ids): what a restart looks like without sessions", host="ts", stateless=True, group="ts", brief="stateless server (no session ids), every namespace cc"),
+        # --- 2026-07-28 (modern/server.py with modern/clients.py or ts/host2.mjs)
+        Scenario("sessionless", {}, "mcp 2.3.0 server and clients speak 2026-07-28 (no sessions); the SDK ends a Client on a refused connection and each host builds a new one after 1, 2, 4, 8, 16 s: all four rebind", **_PY2, brief="Python SDK 2.3.0 clients, each host rebuilds its Client: all rebind"),
+        Scenario("sessionless-dies", {"sprint": "dies"}, "as sessionless, but sprint's host never rebuilds the Client the restart ended (the SDK has no retry of its own): sprint stalls, the others rebind", **_PY2, brief="sprint's Client ends with the restart and is never rebuilt"),
+        Scenario("sessionless-listen", _LISTEN, "2026-07-28: tasks and ci-infra call and rebuild; dev-agents only holds a subscriptions/listen stream and re-listens (rebinds); sprint only listens and never re-issues its listen (stalls: the 2026 form of the idle GET stream)", **_PY2, brief="sprint only listens, never re-issues subscriptions/listen; dev-agents re-listens"),
+        Scenario("sessionless-graceful-listen", _LISTEN, "as sessionless-listen, but the server ends the listen streams gracefully at SIGTERM (their final SubscriptionsListenResult event)", server_args=("--graceful-listen-close",), **_PY2, brief="the same, listen streams ended gracefully by the server"),
+        Scenario("ts-sessionless", {"dev-agents": "keep", "sprint": "dies", "ci-infra": "relisten"}, "TS SDK 2.4 host, 2026-07-28: tasks rebuilds its Client, dev-agents keeps it (calls resume, listen never re-opened), sprint dies, ci-infra keeps it and re-listens", **{**_PY2, "host": "ts2"}, brief="TS SDK 2.4: rebuild, keep, dies, relisten"),
+        # --- negotiated fallback (2.x clients, mcp 1.x server.py)
+        Scenario("fallback", {}, "TS SDK 2.4 host (negotiation auto) against the mcp 1.x server: server/discover gets 400 and a throwaway session id, the client falls back to initialize 2025-11-25; after the restart every host builds a new Client (probe, fallback, new session): all rebind", host="ts2", group="fallback", brief="TS SDK 2.4 probe, 400, initialize 2025-11-25; every host rebuilds: all rebind"),
+        Scenario("py-fallback", {"sprint": "dies"}, "Python SDK 2.3.0 clients (mode auto) against the mcp 1.x server: probe, fallback initialize; sprint's Client dies with the restart, the others rebuild", host="py2", group="fallback", brief="Python SDK 2.3.0 probe and fallback; sprint's Client dies"),
+        Scenario("ts-fallback-stall", {"dev-agents": "keep", "sprint": "dies"}, "TS SDK 2.4 (auto) against the mcp 1.x server: tasks and ci-infra rebuild, dev-agents keeps its Client (its dead session id gets 404 forever), sprint dies", host="ts2", expect={"dev-agents": "stalled"}, group="fallback", brief="TS SDK 2.4 after fallback: dev-agents keeps a dead session (404), sprint dies"),
+        # --- both revisions
+        Scenario("mixed-eras", {}, "one mcp 2.3.0 server process serving both revisions: tasks (Python SDK 2.3.0) and dev-agents (TS SDK 2.4) speak 2026-07-28, sprint (Python SDK 1.x) and ci-infra (TS SDK 1.32) speak 2025-11-25 sessions; every host rebuilds: all rebind",
+                 hosts={"tasks": "py2", "dev-agents": "ts2", "sprint": "py", "ci-infra": "ts"}, **{**_PY2, "group": "mixed"}, brief="Python 2.3.0 + TS 2.4 sessionless, Python 1.x + TS 1.32 sessions"),
     )
 }
+
+
+def scenario_help() -> str:
+    """The scenarios for ``mcpsniff demo --help``, grouped by protocol revision (click paragraphs)."""
+    width = max(len(s.name) for s in SCENARIOS.values()) + 2
+    paragraphs = []
+    for group, heading in GROUPS.items():
+        rows = [f"  {s.name:<{width}}{s.brief}" for s in SCENARIOS.values() if s.group == group]
+        paragraphs.append("\n".join(["\b", f"{heading}:", *rows]))
+    return "\n\n".join(paragraphs)
 
 
 @dataclass
@@ -234,14 +294,9 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def spawn_server(procs: Processes, port: int, log: Path, start_at: float | None = None, stateless: bool = False) -> subprocess.Popen[bytes]:
-    """Start the demo server process (listening at ``start_at`` if given)."""
-    args = [sys.executable, "-m", "mcpsniff.demo.server", "--port", str(port)]
-    if start_at is not None:
-        args += ["--start-at", f"{start_at:.3f}"]
-    if stateless:
-        args.append("--stateless")
-    return procs.spawn(args, log, stdout=subprocess.PIPE)
+def spawn_server(procs: Processes, port: int, log: Path, start_at: float | None = None, stateless: bool = False, server: str = "py", extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """Start the demo server process (``server``: "py" mcp 1.x or "py2" mcp 2.3.0; listening at ``start_at`` if given)."""
+    return procs.spawn(server_command(server, port, start_at, stateless, extra), log, stdout=subprocess.PIPE)
 
 
 def wait_ready(procs: Processes, proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = READY_TIMEOUT, starts: list[float] | None = None) -> float:
@@ -272,121 +327,19 @@ def wait_ready(procs: Processes, proc: subprocess.Popen[bytes], port: int, log: 
     return time.time()
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """The clients' JSON-lines log (a partial last line is skipped)."""
-    events = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events
-
-
-def client_truth(events: list[dict[str, Any]], restarted_at: float) -> dict[str, str]:
-    """What each client ended in, from its own log: ``rebound`` = a successful call after the
-    restart in a session that listed its tools; else ``stalled``."""
-    listed: dict[str, set[int]] = {ns: set() for ns in NAMESPACES}
-    truth = {ns: "stalled" for ns in NAMESPACES}
-    for ev in events:
-        ns, detail = ev.get("ns"), ev.get("detail", {})
-        if ns not in listed:
-            continue
-        if ev.get("event") == "tools_listed":
-            listed[ns].add(detail.get("gen"))
-        elif ev.get("event") == "call_ok" and ev.get("t", 0) > restarted_at and detail.get("gen") in listed[ns] and detail.get("gen", 0) > 1:
-            truth[ns] = "rebound"
-    return truth
-
-
-HUNG_AFTER = 5.0  # s: a call still pending this long when the client stopped is a hung call
-
-
-def summary_of(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The per-namespace part of the clients' last ``summary`` line ({} if they wrote none)."""
-    for ev in reversed(events):
-        if ev.get("event") == "summary":
-            return ev.get("detail", {}).get("namespaces", {}) or {}
-    return {}
-
-
-def client_outcomes(events: list[dict[str, Any]], restarted_at: float) -> dict[str, str]:
-    """``client_truth`` plus ``hung``: a namespace whose call was still pending (at least
-    ``HUNG_AFTER`` s, e.g. a tool that never answers) when the client stopped."""
-    truth = client_truth(events, restarted_at)
-    for ns, row in summary_of(events).items():
-        if ns in truth and (row.get("state") == "hung" or any(p.get("waiting_s", 0) >= HUNG_AFTER for p in row.get("pending") or [])):
-            truth[ns] = "hung"
-    return truth
-
-
-def client_signature(events: list[dict[str, Any]], ns: str, policy: str, outcome: str, stateless: bool = False) -> str:
-    """A short label of what the client of ``ns`` did, from its own log (not from the wire)."""
-    evs = [ev for ev in events if ev.get("ns") == ns]
-    names = {ev.get("event") for ev in evs}
-    messages = [str(ev.get("detail", {}).get("message", "")) for ev in evs if ev.get("event") in ("sdk_error", "sdk_log")]
-    if outcome == "hung":
-        return "hung-call"
-    if outcome == "rebound":
-        return "stateless-reinit" if stateless else "new-session"
-    if "gave_up" in names:
-        if policy == "reinit-once":
-            return "reinit-once-gave-up"
-        if policy == "give-up":
-            return "retries-exhausted"
-        return "backoff-gave-up"
-    if policy == "idle":
-        gave_up = any("maximum reconnection attempts" in m.lower() or "max reconnection attempts" in m.lower() for m in messages)
-        get_404 = any(ev.get("event") == "sdk_error" and ev.get("detail", {}).get("code") == 404 and "Failed to open SSE stream" in str(ev.get("detail", {}).get("message")) for ev in evs)
-        if gave_up:
-            return "idle-get-404-gave-up" if get_404 else "idle-get-retries-exhausted"
-        return "idle-no-calls"
-    if policy == "stale":
-        return "stale-session-404-loop"
-    if policy == "no-relist":
-        return "tools-never-relisted"
-    return "stalled"
-
-
-def truth_document(scenario: Scenario, events: list[dict[str, Any]], outcomes: dict[str, str], restart: dict[str, float], port: int, mode: str, proxy_port: int | None = None) -> dict[str, Any]:
-    """truth.json, in the shape of the shared real captures' truth.json."""
-    start = next((ev.get("detail", {}) for ev in events if ev.get("event") == "start"), {})
-    doc: dict[str, Any] = {
-        "scenario": scenario.name,
-        "description": scenario.description,
-        "port": port,
-        "client": start.get("client", "unknown"),
-        "mode": mode,
-        "restart": {k: restart[k] for k in ("server_stopped_at", "server_started_at", "server_ready_at") if k in restart},
-        "namespaces": {
-            ns: {
-                "expected": "rebound" if outcomes.get(ns) == "rebound" else "stalled",
-                "signature": client_signature(events, ns, scenario.policy(ns), outcomes.get(ns, "stalled"), scenario.stateless),
-            }
-            for ns in NAMESPACES
-        },
-    }
-    if proxy_port is not None:
-        doc["proxy_port"] = proxy_port
-    return doc
-
-
 def connected(events: list[dict[str, Any]]) -> set[str]:
-    return {ev["ns"] for ev in events if ev.get("event") == "tools_listed"}
+    """Namespaces whose client is up: it listed its tools (or, listening only, opened its listen stream)."""
+    return {ev["ns"] for ev in events if ev.get("event") in ("tools_listed", "listen_open")}
 
 
-def wait_for_healthy_clients(scenario: Scenario, clients_log: Path, server_ready_at: float, say: Progress) -> None:
+def wait_for_healthy_clients(scenario: Scenario, clients_logs: list[Path], server_ready_at: float, say: Progress) -> None:
     """On a slow machine a healthy client's backoff (1, 2, 4, 8, 16 s) can outlast the settle
     time: keep recording (bounded) until every client meant to rebind has, plus a short grace,
     so the capture holds the rebind the client itself saw."""
     deadline = time.monotonic() + EXTRA_SETTLE
 
     def missing() -> list[str]:
-        truth = client_truth(read_events(clients_log), server_ready_at)
+        truth = client_truth(read_events(*clients_logs), server_ready_at)
         return [ns for ns in NAMESPACES if scenario.expected(ns) == "rebound" and truth[ns] != "rebound"]
 
     if not missing():
@@ -413,16 +366,7 @@ class DemoRun:
     warnings: list[str] = field(default_factory=list)
     mode: str = "proxied"
     truth_file: Path | None = None
-
-
-def _policy_description(scenario: Scenario, ns: str) -> str:
-    if scenario.host == "ts":
-        from .tshost import POLICIES as TS_POLICIES
-
-        return TS_POLICIES[scenario.policy(ns)]
-    from .clients import POLICIES
-
-    return POLICIES[scenario.policy(ns)].description
+    revisions: dict[str, str] = field(default_factory=dict)  # namespace -> the revision its client spoke (its own log)
 
 
 def record(opts: DemoOptions, say: Progress) -> DemoRun:
@@ -437,11 +381,8 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
     out = opts.output or Path("captures") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    ts_install: Path | None = None
-    if scenario.host == "ts":
-        from . import tshost
-
-        ts_install = tshost.ensure_installed(say)  # before any process: a missing node is a one-line error
+    groups = scenario.host_groups()  # client host -> {namespace: policy}: one process each
+    ready = prepare(set(groups), scenario.server, say)  # before any process: a missing piece is a one-line error
     if direct:
         from . import tcpdump as tcpdump_mod
     else:
@@ -451,17 +392,28 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
     server_port, proxy_port = free_ports(2)
     pcap = out / ("capture.pcap" if direct else "capture.pcapng")
     jsonl, clients_log, truth_file = out / "run.jsonl", out / "clients.jsonl", out / "truth.json"
-    for stale in (out / "capture.pcap", out / "capture.pcapng", jsonl, clients_log, truth_file):
+    # one host: its log is clients.jsonl; a mixed fleet: one log per host, merged into clients.jsonl at the end
+    host_logs = {host: clients_log if len(groups) == 1 else logs / f"clients-{host}.jsonl" for host in groups}
+    for stale in (out / "capture.pcap", out / "capture.pcapng", jsonl, clients_log, truth_file, *host_logs.values()):
         stale.unlink(missing_ok=True)
     warnings: list[str] = []
     for ns in NAMESPACES:
-        say(f"  {ns:<11} client policy: {scenario.policy(ns):<11} ({_policy_description(scenario, ns)})")
+        host, policy = scenario.host_of(ns), scenario.policy(ns)
+        on = f"{host}: " if len(groups) > 1 else ""
+        say(f"  {ns:<11} client policy: {on}{policy:<11} ({policy_description(host, policy)})")
     procs = Processes()
     cap: Any = None
     dump: Any = None
     proxy = None
-    clients: subprocess.Popen[bytes] | None = None
+    clients: list[subprocess.Popen[bytes]] = []
     restart: dict[str, float] = {}
+
+    def events() -> list[dict[str, Any]]:
+        return read_events(*host_logs.values())
+
+    def server_proc(start_at: float | None = None) -> subprocess.Popen[bytes]:
+        return spawn_server(procs, server_port, logs / "server.log", start_at, scenario.stateless, scenario.server, scenario.server_args)
+
     try:
         if direct:
             with INTERRUPTS.critical():
@@ -474,30 +426,25 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
             except CaptureError as exc:
                 warnings.append(f"live capture unavailable ({exc}); only run.jsonl is recorded")
                 say(f"warning: {warnings[-1]}")
-        server = spawn_server(procs, server_port, logs / "server.log", stateless=scenario.stateless)  # boots while mitmdump starts
+        server = server_proc()  # boots while mitmdump starts
         if not direct:
             with INTERRUPTS.critical():  # start_proxy owns the mitmdump process until it returns
                 proxy = start_proxy(proxy_port, f"http://{HOST}:{server_port}", jsonl, log_path=logs / "proxy.log")
             say(f"proxy up: mitmdump with the mcpsniff addon on {HOST}:{proxy_port} -> {jsonl.name}")
         wait_ready(procs, server, server_port, logs / "server.log")
         kind = "stateless " if scenario.stateless else ""
-        say(f"server up: 4 {kind}namespaces on http://{HOST}:{server_port}/<ns>/mcp")
+        say(f"server up: 4 {kind}namespaces on http://{HOST}:{server_port}/<ns>/mcp ({SERVERS[scenario.server]})")
         base = f"http://{HOST}:{server_port if direct else proxy_port}"
-        policies = {ns: scenario.policy(ns) for ns in NAMESPACES}
-        if ts_install is not None:
-            from . import tshost
-
-            client_cmd = tshost.command(ts_install, base, policies, clients_log, opts.call_interval)
-        else:
-            client_cmd = [sys.executable, "-m", "mcpsniff.demo.clients", "--base", base, "--log", str(clients_log), f"--interval={opts.call_interval}", *(f"--policy={ns}={p}" for ns, p in policies.items())]
-        clients = procs.spawn(client_cmd, logs / "clients.log")
+        for host, policies in groups.items():
+            cmd = command(host, ready, base, policies, host_logs[host], opts.call_interval)
+            clients.append(procs.spawn(cmd, logs / ("clients.log" if len(groups) == 1 else f"clients-{host}.log")))
         deadline = time.monotonic() + READY_TIMEOUT
-        while connected(read_events(clients_log)) != set(NAMESPACES):
-            if clients.poll() is not None or time.monotonic() > deadline:
-                raise CaptureError(f"demo clients did not connect (see {logs / 'clients.log'})")
+        while connected(events()) != set(NAMESPACES):
+            if any(c.poll() is not None for c in clients) or time.monotonic() > deadline:
+                raise CaptureError(f"demo clients did not connect (see {logs}/clients*.log)")
             time.sleep(0.1)
-        host_name = "TypeScript SDK host (one Node process)" if scenario.host == "ts" else "Python SDK clients"
-        say(f"clients connected ({host_name}, {'direct to the server' if direct else 'through the proxy'}): one client per namespace, a tool call every {opts.call_interval:g} s")
+        hosts_said = " + ".join(HOSTS[host].label for host in groups)
+        say(f"clients connected ({hosts_said}, {'direct to the server' if direct else 'through the proxy'}): one client per namespace, a tool call every {opts.call_interval:g} s")
         if cap is not None:
             status: Callable[[], str] = lambda: cap.stats.line()  # noqa: E731
         elif dump is not None:
@@ -507,14 +454,14 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
         replacement = None
         if scenario.prestart:  # imports during the warm-up, listens `down` s after the SIGTERM
             sigterm_at = time.time() + opts.warmup_seconds
-            replacement = spawn_server(procs, server_port, logs / "server.log", start_at=sigterm_at + down, stateless=scenario.stateless)
+            replacement = server_proc(start_at=sigterm_at + down)
         say.wait("normal traffic", opts.warmup_seconds, status)
         say("restarting server: SIGTERM")
         restart["server_stopped_at"] = time.time()
         procs.stop(server)
         restart["server_exited_at"] = time.time()
         if replacement is None:  # the new process listens `down` s after the old one exited
-            replacement = spawn_server(procs, server_port, logs / "server.log", start_at=restart["server_exited_at"] + down, stateless=scenario.stateless)
+            replacement = server_proc(start_at=restart["server_exited_at"] + down)
         server = replacement
         say.wait("server down", max(0.0, restart["server_stopped_at"] + down - time.time()) if scenario.prestart else down)
         starts: list[float] = []
@@ -523,17 +470,17 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
         say("server back up (new process, no sessions)")
 
         def rebound() -> str:
-            truth = client_truth(read_events(clients_log), restart["server_ready_at"])
+            truth = client_truth(events(), restart["server_ready_at"])
             return f"{sum(v == 'rebound' for v in truth.values())}/4 clients rebound" + (f"; {status()}" if status() else "")
 
         say.wait("waiting for reconnects", opts.settle_seconds or scenario.settle, rebound)
-        wait_for_healthy_clients(scenario, clients_log, restart["server_ready_at"], say)
+        wait_for_healthy_clients(scenario, list(host_logs.values()), restart["server_ready_at"], say)
     finally:
         with INTERRUPTS.critical():  # a second Ctrl-C must not cut the clean-up short
-            if clients is not None:
+            for proc in clients:
                 # first: the clients write their summary while everything they talk to is still up
                 # (a proxy stopped first would cut a pending call), and the capture holds their own end
-                procs.stop(clients)
+                procs.stop(proc)
             if dump is not None:
                 counts = dump.stop()
                 say(f"tcpdump stopped: {counts.get('captured', '?')} packets captured, {counts.get('dropped', '?')} dropped by kernel")
@@ -548,13 +495,16 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
                 proxy.stop()
             procs.cleanup()
             atexit.unregister(procs.cleanup)
-    events = read_events(clients_log)
-    truth = client_outcomes(events, restart["server_ready_at"])
-    doc = truth_document(scenario, events, truth, restart, server_port, mode, None if direct else proxy_port)
+    merged = events()
+    if len(groups) > 1:
+        clients_log.write_text("".join(json.dumps(ev) + "\n" for ev in merged), encoding="utf-8")
+    truth = client_outcomes(merged, restart["server_ready_at"])
+    doc = truth_document(scenario, merged, truth, restart, server_port, mode, None if direct else proxy_port)
     truth_file.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     have_pcap = dump is not None or cap is not None
     return DemoRun(out, scenario, server_port, None if direct else proxy_port, restart, pcap if have_pcap else None,
-                   None if direct else jsonl, clients_log, truth, warnings, mode=mode, truth_file=truth_file)
+                   None if direct else jsonl, clients_log, truth, warnings, mode=mode, truth_file=truth_file,
+                   revisions={ns: row["revision"] for ns, row in doc["namespaces"].items()})
 
 
 def analyze_run(run: DemoRun, html: bool = True) -> tuple[Any, dict[str, Any]]:
@@ -616,19 +566,25 @@ def analyze_run(run: DemoRun, html: bool = True) -> tuple[Any, dict[str, Any]]:
             "client": "stalled" if outcome == "hung" else outcome,
             "client_outcome": outcome,
         }
+        if run.revisions:
+            row["client_revision"] = run.revisions.get(ns)
         for name, analysis in views.items():
-            diag = next((n.diagnosis for n in analysis.namespaces if n.name == ns), None)
+            found = next((n for n in analysis.namespaces if n.name == ns), None)
+            diag = found.diagnosis if found is not None else None
             row[name] = diag.verdict if diag else "missing"
-            if name == main_view and diag is not None:
+            if name == main_view and found is not None and diag is not None:
+                row["basis"] = diag.basis
                 row["signature"] = diag.signature
                 row["stall_point"] = diag.stall_point.describe(primary.t0) if diag.stall_point else None
+                row["revision"] = getattr(found, "revision", "")
         row["verdict"] = row[main_view]
         namespaces[ns] = row
     summary: dict[str, Any] = {
         "scenario": run.scenario.name,
         "description": run.scenario.description,
         "mode": run.mode,
-        "client_host": run.scenario.host,
+        "client_host": "+".join(run.scenario.host_groups()),
+        "server": run.scenario.server,
         "report_view": main_view,
         "views": descriptions,
         "ports": {"proxy": run.proxy_port, "server": run.server_port},
@@ -636,6 +592,8 @@ def analyze_run(run: DemoRun, html: bool = True) -> tuple[Any, dict[str, Any]]:
         "namespaces": namespaces,
         "agree": all(len({row[k] for k in ("client", *views)}) == 1 for row in namespaces.values()),
         "as_expected": all(row["verdict"] == row["expected"] for row in namespaces.values()),
+        # the revision the analysis names per namespace is the one its client says it spoke
+        "revisions_agree": all(row.get("revision") == row["client_revision"] for row in namespaces.values() if "client_revision" in row),
         "stalled": [ns.name for ns in primary.stalled],
         "files": files,
         "warnings": run.warnings,
@@ -649,6 +607,6 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
     lines = []
     for ns, row in summary["namespaces"].items():
         others = [f"{k} says {row[k]}" for k in ("server-hop", "client-hop", "jsonl", "direct", "client") if k in row and row[k] != row["verdict"]]
-        sig = f" ({row['signature']})" if row.get("signature") else ""
+        sig = f" ({row['signature']}{'; ' + row['revision'] if row.get('revision') else ''})" if row.get("signature") else ""
         lines.append(f"  {ns:<11} {row['verdict'].upper():<9}{sig}" + (f"   [{'; '.join(others)}]" if others else ""))
     return lines
