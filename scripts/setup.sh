@@ -33,10 +33,10 @@ fi
 # The interpreter pyenv picks for .python-version (3.12); uv must not download one.
 uv sync --frozen --quiet --python "$(python3 -c "import sys; print(sys.executable)")"
 
-# The TS client host's node modules, from its lockfile, once per lockfile (npm ci into
-# ${XDG_CACHE_HOME:-~/.cache}/mcpsniff/ts-host-<hash>/); a failure (e.g. offline) is not fatal:
-# the first ts demo scenario tries again.
-if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
-  uv run --frozen --no-sync python -c "from mcpsniff.demo.tshost import ensure_installed; ensure_installed(lambda m: print('setup: ' + m, file=__import__('sys').stderr))" \
-    || echo "setup: the demo's TS client host could not be installed now (npm ci failed); ts demo scenarios will try again" >&2
-fi
+# What the demo's SDK client hosts need, each once (skipped when already installed): the TS hosts'
+# node modules (npm ci of mcpsniff/demo/ts/package-lock.json, TS SDK 1.32 and 2.4, into
+# ${XDG_CACHE_HOME:-~/.cache}/mcpsniff/ts-host-<hash>/) and the mcp 2.3.0 venv of the 2026-07-28
+# scenarios (uv, mcpsniff/demo/modern/requirements.txt, into .../mcpsniff/py-sdk2-<hash>/).
+# A failure (e.g. offline) is not fatal: the first demo scenario that needs it tries again.
+uv run --frozen --no-sync python -m mcpsniff.demo.prepare \
+  || echo "setup: the demo's client hosts could not be prepared now; their scenarios will try again" >&2
