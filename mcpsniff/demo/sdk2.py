@@ -92,7 +92,7 @@ def ensure_env(say: Callable[[str], None] = lambda _m: None) -> Path:
         made = _run([uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(tmp)], "uv venv")
         if made.returncode != 0:
             raise CaptureError(f"could not make the demo's mcp 2.x environment (uv venv): {_tail(made)}")
-        install = [uv, "pip", "install", "--quiet", "--python", str(tmp / "bin" / "python"), "-r", str(REQUIREMENTS)]
+        install = [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", str(tmp / "bin" / "python"), "-r", str(REQUIREMENTS)]
         done = _run(install, "uv pip install")
         if done.returncode != 0:  # no registry: what uv's cache has may be enough
             offline = _run([*install, "--offline"], "uv pip install --offline")
