@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .analysis.diagnose import analyze_records
@@ -50,8 +54,40 @@ def sniff_format(path: Path) -> str:
     raise BadInputError(f"{path}: not a pcap/pcapng capture, mcpsniff records (.jsonl), HAR or mitmproxy flow file")
 
 
+@contextmanager
+def regular_file(path: Path) -> Iterator[Path]:
+    """``path`` itself, or for a pipe or device (``analyze <(cat x.pcap)``, ``/dev/stdin``) a
+    temporary copy with the same name: format detection reads the first bytes and the
+    readers start over (the parallel pcap reader even opens the file once per worker),
+    which a pipe cannot do."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        yield path  # the reader says what is wrong with it
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        yield path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="mcpsniff-pipe-"))
+    copy = folder / (path.name or "stdin")
+    try:
+        try:
+            with path.open("rb") as src, copy.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except OSError as exc:
+            raise BadInputError(f"{path}: {exc.strerror or exc}") from None
+        yield copy
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def read_file(path: Path, ports: Collection[int] | None = None, progress: Progress | None = None, stats: dict[str, int] | None = None) -> Iterator[Record]:
-    """Records of one input file, whatever its format."""
+    """Records of one input file, whatever its format (pipes are read from a temporary copy)."""
+    with regular_file(path) as real:
+        yield from _read_file(real, ports, progress, stats)
+
+
+def _read_file(path: Path, ports: Collection[int] | None, progress: Progress | None, stats: dict[str, int] | None) -> Iterator[Record]:
     fmt = sniff_format(path)
     if fmt == "pcap":
         from .capture.pcap import FrameReader, read_capture
@@ -135,6 +171,7 @@ def analyze_files(
             recs = read_file(path, ports=ports, progress=progress, stats=stats)
             yield from (_prefixed(recs, f"f{i}") if len(paths) > 1 else recs)
 
-    analysis = analyze_records(all_records(), cfg, sources=[str(p) for p in paths], compact=not full)
+    sources = [os.fsencode(p).decode("utf-8", "backslashreplace") for p in paths]  # a file name that is not UTF-8 stays printable
+    analysis = analyze_records(all_records(), cfg, sources=sources, compact=not full)
     analysis.stats.update(stats)
     return analysis

@@ -29,7 +29,7 @@ from typing import Any
 from .analysis.gate import GateResult, GateRule, evaluate
 from .analysis.model import Analysis
 from .config import Config
-from .errors import MCPSniffError
+from .errors import CaptureError, MCPSniffError
 
 HOST = "127.0.0.1"
 STOP_GRACE = 10.0  # s a command (or what it left behind) gets between SIGTERM and SIGKILL
@@ -40,8 +40,9 @@ EXIT_GATE = 1  # command succeeded, gate failed (a namespace stalled / rebound t
 EXIT_ERROR = 2  # mcpsniff could not capture or analyze (bad option, no raw sockets, unreadable capture)
 EXIT_COMMAND = 3  # command failed (non-zero exit, not found, timed out), gate passed
 EXIT_BOTH = 4  # command failed and gate failed
-MEANING = {EXIT_OK: "command succeeded, gate passed", EXIT_GATE: "gate failed", EXIT_ERROR: "mcpsniff could not capture or analyze",
-           EXIT_COMMAND: "command failed, gate passed", EXIT_BOTH: "command failed and gate failed"}
+EXIT_INTERNAL = 5  # an internal error in mcpsniff (a bug), as guard.EXIT_INTERNAL_CI
+MEANING = {EXIT_OK: "command succeeded, gate passed", EXIT_GATE: "gate failed", EXIT_ERROR: "mcpsniff could not capture, analyze or write the bundle",
+           EXIT_COMMAND: "command failed, gate passed", EXIT_BOTH: "command failed and gate failed", EXIT_INTERNAL: "internal error in mcpsniff"}
 
 BUNDLE = ("capture.pcapng", "capture.jsonl", "report.html", "summary.json", "junit.xml", "proxy.log")
 
@@ -199,9 +200,15 @@ def run_ci(opts: CiOptions, say: Say = lambda msg: print(f"mcpsniff: {msg}", fil
     """Capture, run, analyze, gate, write the bundle. Raises MCPSniffError only before the command ran."""
     from .api import analyze_files
 
-    opts.artifacts.mkdir(parents=True, exist_ok=True)
-    for name in BUNDLE:  # a file left from an earlier run must not pass for this run's
-        (opts.artifacts / name).unlink(missing_ok=True)
+    try:
+        opts.artifacts.mkdir(parents=True, exist_ok=True)
+        for name in BUNDLE:  # a file left from an earlier run must not pass for this run's
+            (opts.artifacts / name).unlink(missing_ok=True)
+        probe = opts.artifacts / ".mcpsniff-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CaptureError(f"--artifacts {opts.artifacts}: cannot write the bundle there ({exc.strerror or exc})") from None
     output = opts.artifacts / ("capture.jsonl" if opts.via == "proxy" else "capture.pcapng")
     with capture(opts, output, say) as env:
         say(f"running: {' '.join(opts.command)}")
@@ -210,14 +217,26 @@ def run_ci(opts: CiOptions, say: Say = lambda msg: print(f"mcpsniff: {msg}", fil
     result = CiResult(EXIT_ERROR, command, output, files={"capture": output.name})
     if (opts.artifacts / "proxy.log").exists():
         result.files["proxy_log"] = "proxy.log"
+    bug: Exception | None = None
     try:
         result.analysis = analyze_files([output], config=opts.config, ports=[opts.port] if opts.via != "proxy" else None, full=True)
-    except MCPSniffError as exc:
-        result.error = f"could not analyze {output.name}: {exc}"
-    if result.analysis is not None:
         result.gate = evaluate(result.analysis, opts.rule)
         result.exit_code = exit_code(command.ok, result.gate.passed)
-    write_bundle(opts, result)
+    except MCPSniffError as exc:
+        result.analysis = result.gate = None
+        result.error = f"could not analyze {output.name}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a bug: the bundle (capture, junit) is still written, then it is raised
+        result.analysis = result.gate = None
+        result.error = f"internal error analyzing {output.name}: {type(exc).__name__}: {exc}"
+        result.exit_code = EXIT_INTERNAL
+        bug = exc
+    try:
+        write_bundle(opts, result)
+    except OSError as exc:
+        say(f"error: could not write the bundle in {opts.artifacts}: {exc.strerror or exc}")
+        result.exit_code = EXIT_ERROR
+    if bug is not None:
+        raise bug
     return result
 
 

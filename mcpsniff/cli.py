@@ -1,8 +1,9 @@
 """Thin click commands: parse options, call the library, print, set the exit code.
 
 Exit codes: 0 nothing stalled, 1 a namespace stalled (or a gate failed), 2 bad input
-or usage. Heavy backends (scapy, mitmproxy, jinja2, the MCP SDK) are imported inside
-the commands so that ``mcpsniff --help`` and ``mcpsniff analyze`` start fast.
+or usage, 3 an internal error (5 for ``ci``; see guard.py). Heavy backends (scapy,
+mitmproxy, jinja2, the MCP SDK) are imported inside the commands so that
+``mcpsniff --help`` and ``mcpsniff analyze`` start fast.
 """
 
 from __future__ import annotations
@@ -11,35 +12,13 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from .demo.run import SCENARIOS as DEMO_SCENARIOS, scenario_help  # stdlib only: the scenario names for --scenario
-from .errors import MCPSniffError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_OK, EXIT_STALLED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def friendly_errors(func: F) -> F:
-    """Turn MCPSniffError (and a broken pipe) into a one-line message and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except MCPSniffError as exc:
-            click.echo(f"mcpsniff: error: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except BrokenPipeError:
-            sys.exit(EXIT_OK)
-
-    return wrapper  # type: ignore[return-value]
-
+from .guard import EXIT_BAD_INPUT, EXIT_INTERNAL_CI, EXIT_OK, EXIT_STALLED, PORT, Seconds, friendly_errors  # noqa: F401 - EXIT_BAD_INPUT for callers
 
 LARGE_FILE = 20 * 1024 * 1024
 
@@ -83,7 +62,7 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config: namespace rules, thresholds, redaction.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 @click.option("--namespace", "namespaces", multiple=True, metavar="NS", help="Only report this namespace (repeatable).")
-@click.option("--port", "ports", multiple=True, type=int, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
+@click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the HTML timeline report here.")
 @click.option("--full", is_flag=True, help="Keep headers, bodies and SSE data of every exchange in --format json (memory grows with the capture).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on for large files on a terminal).")
@@ -101,7 +80,7 @@ def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespa
       mcpsniff analyze capture.pcapng --namespace sprint --format json
       mcpsniff analyze run.jsonl --config mcpsniff.yaml --html report.html
 
-    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input.
+    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input, 3 internal error.
     """
     from .api import analyze_files
     from .report.text import render_text
@@ -130,7 +109,7 @@ def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespa
 @click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535), required=True, metavar="PORT", help="TCP port of the MCP server (repeatable).")
 @click.option("--iface", default="lo", show_default=True, help="Interface to capture on.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="pcapng file to write  [default: mcpsniff-<time>.pcapng]")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop after this long (default: Ctrl-C or SIGTERM).")
+@click.option("--duration", type=Seconds(min=0, min_open=True), metavar="SECONDS", help="Stop after this long (default: Ctrl-C or SIGTERM).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config for the analysis.")
 @friendly_errors
 def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: float | None, config_path: Path | None) -> None:
@@ -146,7 +125,8 @@ def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: f
       mcpsniff capture --port 5076 -o run.pcapng --duration 60
       mcpsniff capture --port 5076 --port 5077 --iface lo
 
-    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input or capture error.
+    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input or capture error,
+    3 internal error.
     """
     import time
 
@@ -168,10 +148,10 @@ def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: f
 @click.option("--scenario", type=click.Choice(list(DEMO_SCENARIOS)), default="stale-session", show_default=True, help="Which client bugs to play.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), help="Output folder  [default: captures/demo-<time>/]")
 @click.option("--mode", type=click.Choice(["proxied", "direct"]), help="proxied: clients -> mitmdump -> server, scapy capture of both hops + run.jsonl; direct: clients -> server, tcpdump capture.pcap (like a user's capture)  [default: the scenario's, proxied]")
-@click.option("--down-seconds", type=click.FloatRange(min=0), help="How long the server stays down  [default: the scenario's: 5; 40 for ts-backoff-exhausted]")
-@click.option("--settle-seconds", type=click.FloatRange(min=1), help="How long to record after the server is back  [default: 25; 40 for retries-exhausted and mixed, whose give-up needs 35 s of silence; 35 for ts-hang]")
-@click.option("--warmup-seconds", type=click.FloatRange(min=0), default=4.0, show_default=True, help="Normal traffic before the restart.")
-@click.option("--call-interval", type=click.FloatRange(min=0.1), default=0.7, show_default=True, help="Seconds between each client's tool calls.")
+@click.option("--down-seconds", type=Seconds(min=0), help="How long the server stays down  [default: the scenario's: 5; 40 for ts-backoff-exhausted]")
+@click.option("--settle-seconds", type=Seconds(min=1), help="How long to record after the server is back  [default: 25; 40 for retries-exhausted and mixed, whose give-up needs 35 s of silence; 35 for ts-hang]")
+@click.option("--warmup-seconds", type=Seconds(min=0), default=4.0, show_default=True, help="Normal traffic before the restart.")
+@click.option("--call-interval", type=Seconds(min=0.1), default=0.7, show_default=True, help="Seconds between each client's tool calls.")
 @click.option("--iface", default="lo", show_default=True, help="Interface for the live capture.")
 @click.option("--html/--no-html", default=True, show_default=True, help="Also write report.html.")
 @friendly_errors
@@ -198,7 +178,7 @@ def demo(scenario: str, output: Path | None, mode: str | None, down_seconds: flo
       mcpsniff demo --scenario sessionless-dies --mode direct
 
     Exit code: 0 the verdicts are what the scenario's clients really did (a stalled
-    namespace included), 1 they are not, 2 setup error.
+    namespace included), 1 they are not, 2 setup error, 3 internal error.
     """
     from .demo.run import INTERRUPTS, DemoOptions, Progress, analyze_run, record, verdict_lines
     from .report.text import render_text
@@ -236,7 +216,7 @@ demo.help = (demo.help or "").replace("{scenarios}", textwrap.indent(scenario_he
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"), show_default=True, help="HTML file to write.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config: namespace rules, thresholds, redaction patterns.")
 @click.option("--share", is_flag=True, help="Also replace session ids and host names/addresses by pseudonyms (S1, host1, ...).")
-@click.option("--port", "ports", multiple=True, type=int, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
+@click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
 @friendly_errors
 def report(files: tuple[Path, ...], output: Path, config_path: Path | None, share: bool, ports: tuple[int, ...]) -> None:
     """Write the HTML timeline report: one self-contained file that pinpoints the stall.
@@ -251,7 +231,7 @@ def report(files: tuple[Path, ...], output: Path, config_path: Path | None, shar
       mcpsniff report run.jsonl --share -o bug-1234.html
       mcpsniff report a.pcapng b.pcapng --port 5076 --config mcpsniff.yaml
 
-    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input.
+    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input, 3 internal error.
     """
     from .api import analyze_files
     from .config import load_config
@@ -286,7 +266,8 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
       mcpsniff proxy --listen 5077 --upstream http://127.0.0.1:5076 --config mcpsniff.yaml
       mcpsniff analyze run.jsonl --format json        # later, again
 
-    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input or proxy error.
+    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input or proxy error,
+    3 internal error.
     """
     import signal
     import time
@@ -357,11 +338,11 @@ _WITHIN_HELP = "A namespace must rebind within this many seconds after the serve
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--require-rebind", "require", metavar="all|NS,...", help=_REQUIRE_HELP)
-@click.option("--within", type=click.FloatRange(min=0), metavar="SECONDS", help=_WITHIN_HELP)
+@click.option("--within", type=Seconds(min=0), metavar="SECONDS", help=_WITHIN_HELP)
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here (one testcase per namespace).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the gate's verdicts as JSON here.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, thresholds, redaction).")
-@click.option("--port", "ports", multiple=True, type=int, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
+@click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
 @friendly_errors
 def check(files: tuple[Path, ...], require: str | None, within: float | None, junit_path: Path | None, json_path: Path | None, config_path: Path | None, ports: tuple[int, ...]) -> None:
     """Gate a capture in CI: fail when a namespace did not rebind (in time).
@@ -378,7 +359,7 @@ def check(files: tuple[Path, ...], require: str | None, within: float | None, ju
       mcpsniff check capture.pcapng --require-rebind all --within 30 --junit junit.xml
       mcpsniff check run.jsonl --require-rebind tasks,sprint --json gate.json
 
-    Exit code: 0 the gate passed, 1 it failed, 2 bad input.
+    Exit code: 0 the gate passed, 1 it failed, 2 bad input, 3 internal error.
     """
     from .analysis.gate import evaluate
     from .api import analyze_files
@@ -403,14 +384,14 @@ def check(files: tuple[Path, ...], require: str | None, within: float | None, ju
 @click.option("--via", type=click.Choice(["loopback", "proxy"]), default="loopback", show_default=True, help="loopback: scapy capture on --iface (root/CAP_NET_RAW); proxy: mitmdump in front of PORT, clients use $MCPSNIFF_URL.")
 @click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=Path("mcpsniff-artifacts"), show_default=True, help="Folder for the bundle.")
 @click.option("--require-rebind", "require", metavar="all|NS,...", help=_REQUIRE_HELP)
-@click.option("--within", type=click.FloatRange(min=0), metavar="SECONDS", help=_WITHIN_HELP)
+@click.option("--within", type=Seconds(min=0), metavar="SECONDS", help=_WITHIN_HELP)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, thresholds, redaction).")
 @click.option("--proxy-port", type=click.IntRange(1, 65535), metavar="PORT", help="Port of the proxy with --via proxy  [default: a free port]")
 @click.option("--iface", default="lo", show_default=True, help="Interface for --via loopback.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop the command after this long (counts as a command failure).")
+@click.option("--timeout", type=Seconds(min=0, min_open=True), metavar="SECONDS", help="Stop the command after this long (counts as a command failure).")
 @click.option("--share", is_flag=True, help="Also pseudonymise session ids and hosts in report.html.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@friendly_errors
+@friendly_errors(internal=EXIT_INTERNAL_CI)
 def ci(port: int, via: str, artifacts: Path, require: str | None, within: float | None, config_path: Path | None, proxy_port: int | None, iface: str, timeout: float | None, share: bool, command: tuple[str, ...]) -> None:
     """Capture MCP traffic around COMMAND (e.g. a restart test), gate on it, write a bundle.
 
@@ -435,6 +416,7 @@ def ci(port: int, via: str, artifacts: Path, require: str | None, within: float 
       2  mcpsniff could not capture or analyze (bad option, no raw sockets, ...)
       3  command failed (non-zero exit, not found, --timeout), gate passed
       4  command failed and gate failed
+      5  internal error in mcpsniff (a bug: please report it)
     """
     from .ci import MEANING, CiOptions, run_ci
     from .report.text import render_text
@@ -458,7 +440,7 @@ def ci(port: int, via: str, artifacts: Path, require: str | None, within: float 
 @click.option("--otlp", "otlp_path", type=click.Path(dir_okay=False, path_type=Path), help="Write OpenTelemetry OTLP/JSON traces here.")
 @click.option("--share", is_flag=True, help="Also replace session ids and hosts by pseudonyms (secrets are always redacted).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, redaction patterns).")
-@click.option("--port", "ports", multiple=True, type=int, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
+@click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
 @friendly_errors
 def export(files: tuple[Path, ...], har_path: Path | None, otlp_path: Path | None, share: bool, config_path: Path | None, ports: tuple[int, ...]) -> None:
     """Export a capture as HAR (for HAR viewers) and/or OTLP/JSON (for trace backends).
@@ -476,7 +458,7 @@ def export(files: tuple[Path, ...], har_path: Path | None, otlp_path: Path | Non
       mcpsniff export run.jsonl --otlp traces.json
       curl -H 'Content-Type: application/json' --data-binary @traces.json http://collector:4318/v1/traces
 
-    Exit code: 0 written, 2 bad input.
+    Exit code: 0 written, 2 bad input, 3 internal error.
     """
     from .api import analyze_files
     from .config import load_config

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from ..errors import CaptureError
 
 START_TIMEOUT = 60.0  # s for mitmdump to listen (it imports a lot; slow on a loaded machine)
 STOP_TIMEOUT = 10.0  # s for mitmdump to flush and exit after SIGTERM
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 _SCRIPT = """\
 import sys
@@ -31,6 +33,34 @@ sys.path.insert(0, {root!r})
 from mcpsniff.capture.mitm import McpSniff
 addons = [McpSniff()]
 """
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child sent SIGTERM when its parent dies (Linux PR_SET_PDEATHSIG).
+
+    mitmdump runs in its own session (Ctrl-C in a terminal is for mcpsniff to handle), so
+    without this a ``kill -9`` of mcpsniff would leave it running and holding the port.
+    SIGTERM lets the addon close open exchanges and the records file. The signal follows
+    the thread that started the child: start the proxy from a thread that lives as long
+    as it should. None where prctl does not exist.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: no signal will come
+            os._exit(1)
+
+    return preexec
 
 
 def find_mitmdump() -> str:
@@ -142,6 +172,11 @@ def start_proxy(
     output = Path(output)
     if config is not None and not Path(config).is_file():
         raise CaptureError(f"config file {config} not found")
+    try:  # the addon would only log (it keeps proxying and retries): say it now
+        with output.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise CaptureError(f"cannot write records to {output}: {exc.strerror or exc}") from None
     root = Path(__file__).resolve().parents[2]
     fd, script_name = tempfile.mkstemp(prefix="mcpsniff-addon-", suffix=".py")
     with os.fdopen(fd, "w") as fh:
@@ -166,7 +201,7 @@ def start_proxy(
         args += ["--set", f"mcpsniff_config={Path(config).resolve()}"]
     args += list(extra_args)
     with log_path.open("wb") as log:
-        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent())  # noqa: PLW1509 - a prctl call, nothing that takes a lock
     handle = ProxyHandle(process, f"{listen_host}:{listen_port}", upstream, output, log_path, Path(script_name), own_log)
     try:
         _wait_listening(handle, listen_host, listen_port)
