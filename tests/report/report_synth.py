@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import quote
 from dataclasses import dataclass, field
 
 from mcpsniff.analysis.model import (
+    PROVEN,
     REBOUND,
     STALLED,
     Analysis,
     Diagnosis,
+    Divergence,
     Exchange,
     Generation,
     NamespaceLifecycle,
@@ -145,7 +148,9 @@ def build_analysis(duration: float = 40.0, interval: float = 0.7, t_down: float 
                              "\"Session not found\" every time; no initialize ever followed, so the namespace never got a new session."),
                 advice="Make the client start a new session (initialize without Mcp-Session-Id) when it gets 404 for its session.",
                 evidence=[f"{len(_frange(first_try, duration, interval))} requests with the stale session id, all 404", "no initialize after the restart"],
-                t_first_try_after_back=first.t, attempt_gaps=[interval] * 5, schedule_match="fixed 0.7 s (tool-call loop)", t_server_back=t_back)
+                t_first_try_after_back=first.t, attempt_gaps=[interval] * 5, schedule_match="fixed 0.7 s (tool-call loop)", t_server_back=T0 + t_back, basis=PROVEN,
+                divergence=Divergence(t=first.t, siblings=[n for n in namespaces if n not in stalled],
+                                      text=f"the others re-initialized after their first 404; {ns} came back with its old session id at +{first.t - T0:.2f}s (404)"))
         else:
             bad = b.add(first_try, "POST", "tools/call", old, 503 if ns == "dev-agents" else 404, 1, dur=0.003,
                         error="proxy-unavailable" if ns == "dev-agents" else "session-not-found",
@@ -153,7 +158,8 @@ def build_analysis(duration: float = 40.0, interval: float = 0.7, t_down: float 
             b.session(first_try + 0.02, 2, duration, interval)
             g2 = b.generations[-1]
             diag = Diagnosis(verdict=REBOUND, signature="new-session", explanation=f"{ns} got {bad.status} for its old session and started a new one.",
-                             t_first_try_after_back=bad.t, t_rebound=g2.first_ok_call_t, attempt_gaps=[1.0, 2.0, 4.0], schedule_match="TS host backoff 1,2,4,8,16 s", t_server_back=t_back)
+                             t_first_try_after_back=bad.t, t_rebound=g2.first_ok_call_t, attempt_gaps=[1.0, 2.0, 4.0], schedule_match="TS host backoff 1,2,4,8,16 s", t_server_back=T0 + t_back,
+                             basis=PROVEN)
         b.exchanges.sort(key=lambda ex: ex.t)
         lifecycles.append(NamespaceLifecycle(name=ns, exchanges=b.exchanges, generations=b.generations, diagnosis=diag))
     conns: dict[str, dict[str, object]] = {}
@@ -211,4 +217,55 @@ def hostile_analysis() -> Analysis:
     a.warnings.append(evil)
     a.sources.append(f"/tmp/{HOSTILE[1]}.pcap")
     a.unattributed.append({"t": a.t0 + 12.0, "conn": evil, "event": "refused", "client": evil, "server": evil, "frame": 1})
+    return a
+
+
+# ---- secrets in the places redaction used to miss (issue 13, item 10) ----------------------------
+
+LEAKS = {  # leak class -> the secrets it plants
+    "json-in-json": ["AT-json-in-json-0001", "RT-json-in-json-0002", "K-twice-embedded-0003"],
+    "camel-case": ["AT-camel-0004", "RT-camel-0005", "CS-camel-0006"],
+    "form-body": ["PW-form-0007", "CS-form-0008", "AT-form-json-0009"],
+    "private-token": ["glpat-private-0010", "glpat-private-0011"],
+}
+
+
+def _tool_result(rid: int, text: str) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": text}], "isError": False}})
+
+
+def leaky_analysis(only: str | None = None) -> Analysis:
+    """The sample capture with the secrets of ``LEAKS`` (one class, or all) where a capture holds them:
+    tool results, request bodies, headers, the analysis' own text and a warning."""
+    a = build_analysis(duration=22.0)
+    tasks, sprint = a.namespaces[0], a.namespaces[2]
+    calls = [ex for ex in tasks.exchanges if ex.rpc_methods == ["tools/call"] and ex.status == 200]
+    want = set(LEAKS) if only is None else {only}
+    if "json-in-json" in want:
+        at, rt, key = LEAKS["json-in-json"]
+        # an OAuth tool's result: JSON text inside the JSON-RPC result's "text" string, on the SSE stream and as a plain body
+        token = json.dumps({"access_token": at, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt})
+        calls[0].events[0].data = _tool_result(7, token)
+        calls[1].response_body = _tool_result(8, json.dumps(json.loads(token), indent=2))
+        # two levels down: a tool that returns a JSON document holding another JSON document as a string
+        calls[2].events[0].data = _tool_result(9, json.dumps({"config": json.dumps({"api_key": key})}))
+        sprint.diagnosis.evidence.append(f"last answer before the restart: {calls[0].events[0].data}")
+    if "camel-case" in want:
+        at, rt, cs = LEAKS["camel-case"]
+        calls[3].request_body = json.dumps({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+                                            "params": {"name": "login", "arguments": {"accessToken": at, "RefreshToken": rt, "client-Secret": cs, "maxTokens": 5}}})
+        calls[3].events[0].data = _tool_result(10, json.dumps({"session": {"accessToken": at}}))
+        sprint.diagnosis.evidence.append(f"last call before the restart: {calls[3].request_body}")
+    if "form-body" in want:
+        pw, cs, at = LEAKS["form-body"]
+        calls[4].request_body = f"password={pw}&username=alice&client_secret={cs}"
+        calls[4].request_headers = (*calls[4].request_headers, ("content-type", "application/x-www-form-urlencoded"))
+        calls[5].request_body = "grant_type=client_credentials&state=" + quote(json.dumps({"accessToken": at}), safe="")
+        sprint.diagnosis.evidence.append(f"body of the last call: {calls[4].request_body}")
+    if "private-token" in want:
+        header, text = LEAKS["private-token"]
+        for ex in calls[6:9]:
+            ex.request_headers = (*ex.request_headers, ("Private-Token", header))
+        sprint.diagnosis.evidence.append(f"the client retried with Private-Token: {text}")
+        a.warnings.append(f"request header line 'Private-Token: {text}' was folded")
     return a

@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+from html import unescape
 
 import pytest
-from report_synth import SERVER, TOKEN, build_analysis, sid
+from report_synth import LEAKS, SERVER, TOKEN, build_analysis, leaky_analysis, sid
 
 from mcpsniff.config import parse_config
 from mcpsniff.report.redact import REDACTED, Redactor
@@ -122,3 +123,89 @@ def test_share_hosts_are_matched_whole(text: str, expected: str) -> None:
         r._host(host)
     r._compile()
     assert r.text(text) == expected
+
+
+# ---- leak classes (issue 13, item 10): secrets in tool results, camelCase keys, form bodies, Private-Token ----
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # JSON text inside a JSON string (an MCP tool result), at one and two levels of embedding
+        (json.dumps({"text": json.dumps({"access_token": "abc123", "token_type": "Bearer"})}),
+         json.dumps({"text": json.dumps({"access_token": REDACTED, "token_type": "Bearer"})})),
+        (json.dumps({"a": json.dumps({"b": json.dumps({"refresh_token": 'x"y\\z'})})}),
+         json.dumps({"a": json.dumps({"b": json.dumps({"refresh_token": REDACTED})})})),
+        (json.dumps({"text": json.dumps({"password": "p"}, indent=2)}), json.dumps({"text": json.dumps({"password": REDACTED}, indent=2)})),
+        # key names: case and separators ignored
+        ('{"accessToken": "a", "RefreshToken": "b", "client-Secret": "c", "API_KEY": "d", "x.auth.token": "e"}',
+         f'{{"accessToken": "{REDACTED}", "RefreshToken": "{REDACTED}", "client-Secret": "{REDACTED}", "API_KEY": "{REDACTED}", "x.auth.token": "{REDACTED}"}}'),
+        ('{"password": 123456}', f'{{"password": "{REDACTED}"}}'),
+        ("{'access_token': 'py-repr'}", f"{{'access_token': '{REDACTED}'}}"),
+        ('{"access_token": "cut off by max_bo', f'{{"access_token": "{REDACTED}'),
+        # form bodies, also at the very start, and JSON inside a form field
+        ("password=hunter2&username=bob", f"password={REDACTED}&username=bob"),
+        ("grant_type=refresh_token&refreshToken=r1&client_secret=c1", f"grant_type=refresh_token&refreshToken={REDACTED}&client_secret={REDACTED}"),
+        ("state=%7B%22accessToken%22%3A%22t1%22%7D&x=1", "state=%7B%22accessToken%22%3A%22%5BREDACTED%5D%22%7D&x=1"),
+        # "Name: value" in text (a log line, a command line)
+        ("curl -H 'Private-Token: glpat-123' http://x", f"curl -H 'Private-Token: {REDACTED}' http://x"),
+        ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: Basic {REDACTED}"),
+        # names that only look like secrets stay
+        ('{"max_tokens": 100, "token_type": "bearer", "input_tokens": 5, "tokenizer": "cl100k"}', '{"max_tokens": 100, "token_type": "bearer", "input_tokens": 5, "tokenizer": "cl100k"}'),
+        ("access-control-allow-credentials: true", "access-control-allow-credentials: true"),
+        ("Session not found: abc", "Session not found: abc"),
+    ],
+)
+def test_text_finds_secrets_by_name(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize(("name", "secret"), [("Private-Token", True), ("private_token", True), ("X-Gitlab-Token", True), ("Job-Token", True), ("X-Hub-Signature-256", True),
+                                              ("Client-Secret", True), ("x-ratelimit-remaining-tokens", False), ("access-control-allow-credentials", False),
+                                              ("Sec-WebSocket-Key", False), ("mcp-session-id", False)])
+def test_secret_header_names(name: str, secret: bool) -> None:
+    assert (Redactor().header_value(name, "v4lue-123") == REDACTED) is secret
+
+
+def _ci_bundle(analysis, tmp_path, argv):  # type: ignore[no-untyped-def]
+    from mcpsniff.analysis.gate import GateRule, evaluate
+    from mcpsniff.ci import CiOptions, CiResult, CommandResult, write_bundle
+    from mcpsniff.config import Config
+
+    rule = GateRule()
+    opts = CiOptions(port=18202, command=argv, rule=rule, config=Config(), artifacts=tmp_path)
+    result = CiResult(1, CommandResult(argv, 0), tmp_path / "capture.pcapng", analysis=analysis, gate=evaluate(analysis, rule))
+    write_bundle(opts, result)
+    return {p.name: p.read_text(encoding="utf-8") for p in tmp_path.iterdir()}
+
+
+ARGV = {  # how each leak class looks on the command line of `mcpsniff ci -- ...`
+    "json-in-json": lambda s: ["call", json.dumps({"text": json.dumps({"access_token": s[0]})})],
+    "camel-case": lambda s: ["login", json.dumps({"accessToken": s[0], "clientSecret": s[2]})],
+    "form-body": lambda s: ["curl", "-d", f"password={s[0]}&client_secret={s[1]}"],
+    "private-token": lambda s: ["curl", "-H", f"Private-Token: {s[0]}"],
+}
+
+
+@pytest.mark.parametrize("output", ["report", "har", "ci bundle"])
+@pytest.mark.parametrize("leak", sorted(LEAKS))
+def test_leak_class_is_redacted_in_every_shared_output(leak: str, output: str, tmp_path) -> None:
+    from mcpsniff.report.har import write_har
+    from mcpsniff.report.html import write_html
+
+    analysis = leaky_analysis(leak)
+    secrets = LEAKS[leak]
+    assert all(s in _all_text(analysis) for s in secrets)  # planted where a capture holds them
+    if output == "report":
+        write_html(analysis, tmp_path / "r.html")
+        files = {"r.html": (tmp_path / "r.html").read_text(encoding="utf-8")}
+    elif output == "har":
+        write_har(analysis, tmp_path / "x.har")
+        files = {"x.har": (tmp_path / "x.har").read_text(encoding="utf-8")}
+    else:
+        files = _ci_bundle(analysis, tmp_path, ARGV[leak](secrets))
+        assert {"report.html", "summary.json", "junit.xml"} <= set(files)
+    for name, text in files.items():
+        found = [s for s in secrets if s in text or s in unescape(text) or json.dumps(s)[1:-1] in text]
+        assert not found, f"{name} leaks {found}"
+        if name in ("r.html", "x.har", "report.html", "summary.json", "junit.xml"):
+            assert REDACTED in text or REDACTED in unescape(text), f"{name}: nothing redacted, the planted secret is not in it"
