@@ -296,7 +296,6 @@ class Judge:
                 hit = Hit("no-rebind", None, False, [])
                 diag.signature = hit.signature
             diag.inference, diag.inference_detail = why
-            diag.evidence.append(why[1])
             self._stalled(diag, hit, INFERRED)
             return diag
         self._unknown(ctx, diag, hit, fit)

@@ -102,7 +102,12 @@ def server_back(ns: NamespaceLifecycle) -> float | None:
 def _details(ns: NamespaceLifecycle) -> list[str]:
     d = ns.diagnosis
     lines = [d.explanation] if d.explanation else []
+    if d.basis:
+        lines.append(f"basis: {d.basis}" + (f" ({d.inference}): {d.inference_detail}" if d.inference else " (the wire shows it)"))
     lines += [f"- {item}" for item in d.evidence]
+    if d.divergence is not None:
+        lines.append(f"why this one: {d.divergence.text}")
+    lines += [f"known report: {item}" for item in d.known_reports]
     lines += [f"- finding: {item}" for item in d.findings]
     if d.missing:
         lines.append(f"missing evidence: {d.missing}")
@@ -123,7 +128,8 @@ def judge(ns: NamespaceLifecycle, analysis: Analysis, rule: GateRule) -> Namespa
         return result
     if d.verdict == STALLED:
         where = f" at {stall}" if stall else ""
-        result.passed, result.message = False, f"stalled{where} [{d.signature or 'no-rebind'}]"
+        how = f" ({d.basis}" + (f": {d.inference})" if d.inference else ")") if d.basis else ""
+        result.passed, result.message = False, f"stalled{where} [{d.signature or 'no-rebind'}]{how}"
     elif d.verdict == UNKNOWN and rule.require is not None:
         result.passed, result.message = False, f"not proven to rebind [{d.signature or 'unknown'}]: {d.missing or 'not enough evidence in the capture'}"
     elif d.verdict == REBOUND and rule.within is not None and rebind is not None and rebind > rule.within:
