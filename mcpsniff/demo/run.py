@@ -53,6 +53,7 @@ from .truth import (  # noqa: F401  (re-exported: the tests and older callers im
     client_outcomes,
     client_signature,
     client_truth,
+    first_ok_after,
     read_events,
     summary_of,
     truth_document,
@@ -65,6 +66,12 @@ STOP_TIMEOUT = 5.0  # s after SIGTERM before SIGKILL
 
 EXTRA_SETTLE = 30.0  # most extra recording time while healthy clients are still in backoff
 REBIND_GRACE = 2.0  # recording after the last healthy client rebound, so its calls are captured too
+# A namespace that stalls while its siblings of the same client rebound is told from one that is only
+# slower by how long it stays silent after them: at least the time they took to come back, scaled,
+# plus a margin (the analysis asks for max(sibling_margin 10 s, 1.25 x took + 2 s)).  On a loaded
+# machine the server comes back late, the siblings take longer, and the settle time alone is too short.
+STALL_FACTOR, STALL_MARGIN = 1.5, 10.0  # record until last rebind + 1.5 x (last rebind - SIGTERM) + 10 s
+STALL_SETTLE = 45.0  # most extra recording time for that
 
 
 @dataclass(frozen=True)
@@ -332,22 +339,32 @@ def connected(events: list[dict[str, Any]]) -> set[str]:
     return {ev["ns"] for ev in events if ev.get("event") in ("tools_listed", "listen_open")}
 
 
-def wait_for_healthy_clients(scenario: Scenario, clients_logs: list[Path], server_ready_at: float, say: Progress) -> None:
+def wait_for_healthy_clients(scenario: Scenario, clients_logs: list[Path], restart: dict[str, float], say: Progress) -> None:
     """On a slow machine a healthy client's backoff (1, 2, 4, 8, 16 s) can outlast the settle
     time: keep recording (bounded) until every client meant to rebind has, plus a short grace,
-    so the capture holds the rebind the client itself saw."""
+    so the capture holds the rebind the client itself saw; then, when a namespace is meant to
+    stall, until its silence has outlasted its rebound siblings' schedule (STALL_FACTOR)."""
     deadline = time.monotonic() + EXTRA_SETTLE
+    ready_at = restart["server_ready_at"]
 
     def missing() -> list[str]:
-        truth = client_truth(read_events(*clients_logs), server_ready_at)
+        truth = client_truth(read_events(*clients_logs), ready_at)
         return [ns for ns in NAMESPACES if scenario.expected(ns) == "rebound" and truth[ns] != "rebound"]
 
-    if not missing():
+    if missing():
+        say(f"still waiting for {', '.join(missing())} to rebind (up to {EXTRA_SETTLE:.0f} s more)")
+        while missing() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(REBIND_GRACE)
+    stalling = [ns for ns in NAMESPACES if scenario.expected(ns) == "stalled"]
+    back = [t for ns, t in first_ok_after(read_events(*clients_logs), ready_at).items() if scenario.expected(ns) == "rebound"]
+    if not stalling or not back:
         return
-    say(f"still waiting for {', '.join(missing())} to rebind (up to {EXTRA_SETTLE:.0f} s more)")
-    while missing() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(REBIND_GRACE)
+    last = max(back)
+    until = last + STALL_FACTOR * (last - restart["server_stopped_at"]) + STALL_MARGIN
+    more = min(STALL_SETTLE, until - time.time())
+    if more > 0:
+        say.wait(f"recording on so {', '.join(stalling)}'s silence outlasts its siblings' schedule", more)
 
 
 @dataclass
@@ -474,7 +491,7 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
             return f"{sum(v == 'rebound' for v in truth.values())}/4 clients rebound" + (f"; {status()}" if status() else "")
 
         say.wait("waiting for reconnects", opts.settle_seconds or scenario.settle, rebound)
-        wait_for_healthy_clients(scenario, list(host_logs.values()), restart["server_ready_at"], say)
+        wait_for_healthy_clients(scenario, list(host_logs.values()), restart, say)
     finally:
         with INTERRUPTS.critical():  # a second Ctrl-C must not cut the clean-up short
             for proc in clients:
