@@ -107,11 +107,11 @@ class ClientObserver:
             seen.conns.add(conn)
             if client and len(seen.addresses) < 16:
                 seen.addresses.add(client.rpartition(":")[0])
-        names = self.conn_namespaces.get(conn)
-        if names is None:
-            names = self.conn_namespaces[conn] = set()
-        if ns not in names and len(names) < 64:
-            names.add(ns)
+            names = self.conn_namespaces.get(conn)
+            if names is None:
+                names = self.conn_namespaces[conn] = set()
+            if len(names) < 64:
+                names.add(ns)
         if seen.info is not None and seen.samples >= MAX_SAMPLES and (not messages or messages[0].method != "initialize"):
             return  # the hot path of a big capture: nothing more to learn
         for msg in messages:

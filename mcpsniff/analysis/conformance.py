@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..records import Headers, header
 
 META_VERSION = "io.modelcontextprotocol/protocolVersion"
 SESSION_ERA = ("2024-", "2025-")  # protocol versions of the session-based transport
@@ -77,8 +76,8 @@ class ConformanceObserver:
         elif modern(declared) and version is not None and version != declared:
             self._note(server, "version-header-mismatch", t, f"a request's MCP-Protocol-Version header ({version[:40]}) does not match its _meta ({declared})")
 
-    def response(self, server: str, t: float, method: str, rpc_methods: list[str], session_sent: str | None, protocol: str, status: int, headers: Headers, has_rpc_error: bool) -> None:
-        minted = header(headers, "mcp-session-id")
+    def response(self, server: str, t: float, method: str, rpc_methods: list[str], session_sent: str | None, protocol: str, status: int, minted: str | None, has_rpc_error: bool) -> None:
+        """An error answer, an answer to a 2026-07-28 request or to an initialize (the others have nothing to check)."""
         if status >= 400 and minted:
             what = ", ".join(rpc_methods) or method
             self._note(server, "session-on-error", t, f"the server minted a session id on an error response ({status} to {what}); no client can use it")

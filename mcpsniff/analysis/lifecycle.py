@@ -221,7 +221,8 @@ class LifecycleBuilder:
             if ex.error == "upstream-unavailable":  # a reverse proxy answering for a server that is down
                 self.restarts.refused(ex.server, ex.t)
                 self.last_refusal = ex.t
-        self.conformance.response(ex.server, rec.t, ex.method, ex.rpc_methods, ex.session_id, ex.protocol, rec.status, rec.headers, any(m.kind == "error" for m in messages))
+        if rec.status >= 400 or (ex.protocol and ex.protocol[:5] not in _SESSION_ERA) or "initialize" in ex.rpc_methods:
+            self.conformance.response(ex.server, rec.t, ex.method, ex.rpc_methods, ex.session_id, ex.protocol, rec.status, ex.new_session_id, any(m.kind == "error" for m in messages))
 
     def _payload(self, ex: Exchange, body: str, messages: tuple[jsonrpc.RpcMessage, ...]) -> None:
         """Learn what a response body or SSE data says: errors, tool counts."""
@@ -320,6 +321,7 @@ class LifecycleBuilder:
         self.unattributed = [u for u in self.unattributed if u["server"] not in aside]
 
 
+_SESSION_ERA = ("2024-", "2025-")  # protocol versions of the session transport: nothing to check on a 2xx
 _MCP_HEADERS = frozenset({"mcp-session-id", "accept", "mcp-protocol-version", "mcp-method", "mcp-name"})
 
 
@@ -327,9 +329,10 @@ def _mcp_headers(headers: R.Headers) -> dict[str, str]:
     """The request headers the analysis reads, by lower-case name (the first of each), in one pass."""
     out: dict[str, str] = {}
     for key, value in headers:
-        low = key.lower()
-        if low in _MCP_HEADERS and low not in out:
-            out[low] = value
+        if key[:1] in "mMaA":  # the names wanted all start with m or a: most headers need no lower()
+            low = key.lower()
+            if low in _MCP_HEADERS and low not in out:
+                out[low] = value
     return out
 
 
