@@ -72,6 +72,7 @@ REBIND_GRACE = 2.0  # recording after the last healthy client rebound, so its ca
 # machine the server comes back late, the siblings take longer, and the settle time alone is too short.
 STALL_FACTOR, STALL_MARGIN = 1.5, 10.0  # record until last rebind + 1.5 x (last rebind - SIGTERM) + 10 s
 STALL_SETTLE = 45.0  # most extra recording time for that
+SILENT_POLICIES = {"dies", "listen-dies", "give-up", "reinit-once", "idle"}  # a stalled client of these goes silent: only time tells
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,7 @@ def wait_for_healthy_clients(scenario: Scenario, clients_logs: list[Path], resta
     """On a slow machine a healthy client's backoff (1, 2, 4, 8, 16 s) can outlast the settle
     time: keep recording (bounded) until every client meant to rebind has, plus a short grace,
     so the capture holds the rebind the client itself saw; then, when a namespace is meant to
-    stall, until its silence has outlasted its rebound siblings' schedule (STALL_FACTOR)."""
+    stall by going silent, until its silence has outlasted its rebound siblings' schedule (STALL_FACTOR)."""
     deadline = time.monotonic() + EXTRA_SETTLE
     ready_at = restart["server_ready_at"]
 
@@ -356,7 +357,7 @@ def wait_for_healthy_clients(scenario: Scenario, clients_logs: list[Path], resta
         while missing() and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(REBIND_GRACE)
-    stalling = [ns for ns in NAMESPACES if scenario.expected(ns) == "stalled"]
+    stalling = [ns for ns in NAMESPACES if scenario.expected(ns) == "stalled" and scenario.policy(ns) in SILENT_POLICIES]
     back = [t for ns, t in first_ok_after(read_events(*clients_logs), ready_at).items() if scenario.expected(ns) == "rebound"]
     if not stalling or not back:
         return
