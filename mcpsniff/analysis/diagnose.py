@@ -23,6 +23,7 @@ from .. import records as R
 from ..config import Config
 from . import inference
 from .attempts import Fit, Plan, Refusal, attribute
+from .catalog import drift_findings, session_catalogs
 from .clients import behaviour
 from .context import Context, activity, call_period, cut_by_downtime, failed, is_call
 from .knownbugs import known_reports
@@ -325,7 +326,8 @@ class Judge:
         """Every try to get back: requests on the wire (until the rebind) and attributed refusals."""
         out = fit_attempts(self.fits.get(ctx.ns.name))
         for ex in ctx.after:
-            out.append(Attempt(t=ex.t, kind="request", label=ex.label, result=result_text(ex), attributed_by="request on the wire", frame=ex.frame, xid=ex.xid, conn=ex.conn))
+            label = ex.label + (f" {ex.mcp_name}" if ex.mcp_name else "")  # Mcp-Name (2026-07-28) or the tool called
+            out.append(Attempt(t=ex.t, kind="request", label=label, result=result_text(ex), attributed_by="request on the wire", frame=ex.frame, xid=ex.xid, conn=ex.conn))
             if "initialize" in ex.rpc_methods and ex.ok:
                 break
         return sorted(out, key=lambda a: a.t)[:100]
@@ -413,6 +415,10 @@ def analyze_records(records: Iterable[R.Record], config: Config, sources: list[s
         if ctx is not None and ns.diagnosis.verdict != NOT_AFFECTED:
             judge.timing(ctx, ns.diagnosis)
         ns.diagnosis.findings.extend(storm_findings(ns, config.thresholds.storm_min_reopens))
+        if ctx is not None:
+            ns.diagnosis.findings.extend(drift_findings(ns, ctx.trouble_t, ctx.rel))
+        else:
+            session_catalogs(ns)
     for ns in namespaces:
         ctx = judge.contexts.get(ns.name)
         if ctx is not None and ns.diagnosis.verdict == STALLED:

@@ -231,9 +231,9 @@ class LifecycleBuilder:
             ex.error, ex.error_detail = error, detail
         for msg in messages:
             if msg.kind == "response" and "tools/list" in ex.rpc_methods:
-                count = jsonrpc.tool_count(msg.result)
-                if count is not None:
-                    ex.tool_count = count
+                catalog = jsonrpc.tool_catalog(msg.result)
+                if catalog is not None:
+                    ex.tool_count, ex.tools = len(msg.result["tools"]), catalog
 
     def _sse(self, rec: R.SseEvent) -> None:
         ex = self.open.get(rec.xid)

@@ -66,6 +66,7 @@ class Exchange:
     error: str = ""  # classification of a failed exchange, e.g. "session-not-found"
     error_detail: str = ""  # JSON-RPC error message / body excerpt
     tool_count: int | None = None  # for tools/list results
+    tools: tuple[tuple[str, str], ...] = ()  # for tools/list results: (name, schema hash) of each tool
     stream: bool = False  # response was text/event-stream
     events: list[SseTick] = field(default_factory=list)
     request_headers: Headers = ()
@@ -153,6 +154,7 @@ class Generation:
     initialized_status: int | None = None
     tools_list_xid: str | None = None
     tool_count: int | None = None
+    catalog: list[tuple[str, str]] = field(default_factory=list)  # (name, schema hash) of every tool listed in it
     streams: list[tuple[float, float | None, str]] = field(default_factory=list)  # (open, close, xid)
     first_ok_call_t: float | None = None  # first successful normal request
     t_last: float | None = None

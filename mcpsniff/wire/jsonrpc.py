@@ -8,6 +8,7 @@ array, allowed by 2025-03-26 and removed by 2025-06-18) are flattened.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -155,3 +156,19 @@ def tool_count(result: Any) -> int | None:
         if isinstance(tools, list):
             return len(tools)
     return None
+
+
+def tool_catalog(result: Any) -> tuple[tuple[str, str], ...] | None:
+    """(name, schema hash) of each tool in a ``tools/list`` result (None if it is not one).
+
+    The hash covers the tool's input and output schema, so a changed argument shows as a
+    changed tool while a reworded description does not.
+    """
+    if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+        return None
+    out = []
+    for tool in result["tools"]:
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+            schema = json.dumps([tool.get("inputSchema"), tool.get("outputSchema")], sort_keys=True, default=str)
+            out.append((tool["name"][:200], hashlib.sha1(schema.encode("utf-8", "replace")).hexdigest()[:12]))
+    return tuple(sorted(out))
