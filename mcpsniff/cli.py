@@ -307,13 +307,13 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
 # --- CI gate and exports (check, ci, export) ---
 
 
-def _gate_rule(require: str | None, within: float | None, config_path: Path | None) -> tuple[Any, Any]:
+def _gate_rule(require: str | None, within: float | None, config_path: Path | None, same_tools: bool = False) -> tuple[Any, Any]:
     """The config and the gate rule; --within defaults to the config's thresholds.rebind_within."""
     from .analysis.gate import GateRule, parse_require
     from .config import load_config
 
     config = load_config(config_path)
-    return config, GateRule(parse_require(require), within if within is not None else config.thresholds.rebind_within)
+    return config, GateRule(parse_require(require), within if within is not None else config.thresholds.rebind_within, same_tools)
 
 
 def _gate_lines(gate: Any) -> list[str]:
@@ -343,8 +343,9 @@ _WITHIN_HELP = "A namespace must rebind within this many seconds after the serve
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the gate's verdicts as JSON here.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, thresholds, redaction).")
 @click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
+@click.option("--require-same-tools", "same_tools", is_flag=True, help="Also fail a namespace whose tool catalog after the rebind differs from before (tools missing, added or changed), or that calls a tool its new session did not list.")
 @friendly_errors
-def check(files: tuple[Path, ...], require: str | None, within: float | None, junit_path: Path | None, json_path: Path | None, config_path: Path | None, ports: tuple[int, ...]) -> None:
+def check(files: tuple[Path, ...], require: str | None, within: float | None, junit_path: Path | None, json_path: Path | None, config_path: Path | None, ports: tuple[int, ...], same_tools: bool) -> None:
     """Gate a capture in CI: fail when a namespace did not rebind (in time).
 
     A namespace breaks the rule when it stalled, when it rebound later than
@@ -358,13 +359,14 @@ def check(files: tuple[Path, ...], require: str | None, within: float | None, ju
       mcpsniff check capture.pcapng
       mcpsniff check capture.pcapng --require-rebind all --within 30 --junit junit.xml
       mcpsniff check run.jsonl --require-rebind tasks,sprint --json gate.json
+      mcpsniff check capture.pcap --require-same-tools
 
     Exit code: 0 the gate passed, 1 it failed, 2 bad input, 3 internal error.
     """
     from .analysis.gate import evaluate
     from .api import analyze_files
 
-    config, rule = _gate_rule(require, within, config_path)
+    config, rule = _gate_rule(require, within, config_path, same_tools)
     analysis = analyze_files(list(files), config=config, ports=ports, full=False)
     gate = evaluate(analysis, rule)
     if junit_path is not None:

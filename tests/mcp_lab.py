@@ -66,12 +66,12 @@ def wait_port(port: int, host: str = HOST, timeout: float = 10.0, open_: bool = 
     raise TimeoutError(f"{host}:{port} still {'closed' if open_ else 'open'} after {timeout}s")
 
 
-def build_app(namespaces: Iterable[str], gate: threading.Event, host: str = HOST) -> Starlette:
-    """One Starlette app with a stateful FastMCP server mounted per namespace."""
-    return mount_servers({ns: _namespace_server(ns, gate, host) for ns in namespaces})
+def build_app(namespaces: Iterable[str], gate: threading.Event, host: str = HOST, without: frozenset[str] = frozenset()) -> Starlette:
+    """One Starlette app with a stateful FastMCP server mounted per namespace (``without``: tools left out)."""
+    return mount_servers({ns: _namespace_server(ns, gate, host, without) for ns in namespaces})
 
 
-def _namespace_server(ns: str, gate: threading.Event, host: str) -> FastMCP:
+def _namespace_server(ns: str, gate: threading.Event, host: str, without: frozenset[str] = frozenset()) -> FastMCP:
     srv = FastMCP(ns, host=host, stateless_http=False, log_level="WARNING")
 
     @srv.tool()
@@ -99,6 +99,8 @@ def _namespace_server(ns: str, gate: threading.Event, host: str) -> FastMCP:
             await ctx.info(f"{time.time():.6f}")
         return "done"
 
+    for name in without:
+        srv.remove_tool(name)
     return srv
 
 
@@ -110,6 +112,7 @@ class LabServer:
 
     def __init__(self, namespaces: Iterable[str] = ("tasks", "sprint"), port: int = 0, host: str = HOST) -> None:
         self.namespaces = tuple(namespaces)
+        self.without: frozenset[str] = frozenset()  # tools the next start leaves out (a server upgraded across a restart)
         self.host = host
         self.port = port or free_port(host)
         self.gate = threading.Event()
@@ -133,7 +136,7 @@ class LabServer:
         if self.running:
             return self
         config = uvicorn.Config(
-            build_app(self.namespaces, self.gate, self.host),
+            build_app(self.namespaces, self.gate, self.host, self.without),
             host=self.host,
             port=self.port,
             log_level="warning",
@@ -161,9 +164,10 @@ class LabServer:
         self._server = self._thread = None
         wait_port(self.port, self.host, open_=False)
 
-    def restart(self, down: float = 0.0) -> None:
+    def restart(self, down: float = 0.0, without: Iterable[str] = ()) -> None:
         self.stop()
         time.sleep(down)
+        self.without = frozenset(without)
         self.start()
 
     def __enter__(self) -> LabServer:

@@ -8,6 +8,8 @@ The rule:
 - ``require`` (``"all"`` or names): those namespaces must be proven fine, i.e.
   ``rebound`` or ``not-affected``; ``unknown`` fails too, and a named namespace that
   is not in the capture fails;
+- ``same_tools``: a namespace whose tool catalog after the rebind differs from the one
+  before (or that calls a tool its new session did not list) fails;
 - ``within`` (seconds): a namespace that rebound must have made its first
   successful call in the new session at most that long after the server came back
   (when the server's return is not in the capture there is nothing to measure, and
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .catalog import DRIFT, UNLISTED
 from .model import REBOUND, STALLED, UNKNOWN, Analysis, NamespaceLifecycle
 
 ALL = "all"
@@ -30,6 +33,7 @@ class GateRule:
 
     require: str | tuple[str, ...] | None = None
     within: float | None = None
+    same_tools: bool = False  # a namespace whose tool catalog changed across the rebind fails too
 
     def requires(self, name: str) -> bool:
         return self.require == ALL or (isinstance(self.require, tuple) and name in self.require)
@@ -41,6 +45,8 @@ class GateRule:
             text, joiner = ("every namespace" if self.require == ALL else ", ".join(self.require)) + " rebound", ""
         if self.within is not None:
             text += f"{joiner} within {self.within:g} s after the server came back"
+        if self.same_tools:
+            text += ", with the same tools as before"
         return text
 
 
@@ -134,6 +140,8 @@ def judge(ns: NamespaceLifecycle, analysis: Analysis, rule: GateRule) -> Namespa
         result.passed, result.message = False, f"not proven to rebind [{d.signature or 'unknown'}]: {d.missing or 'not enough evidence in the capture'}"
     elif d.verdict == REBOUND and rule.within is not None and rebind is not None and rebind > rule.within:
         result.passed, result.message = False, f"rebound {rebind:.2f} s after the server came back, later than the allowed {rule.within:g} s [{d.signature}]"
+    elif rule.same_tools and (drift := [f for f in d.findings if f.startswith((DRIFT, UNLISTED))]):
+        result.passed, result.message = False, "; ".join(drift)
     return result
 
 
