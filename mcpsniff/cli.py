@@ -478,3 +478,39 @@ def export(files: tuple[Path, ...], har_path: Path | None, otlp_path: Path | Non
         from .report.otlp import write_otlp
 
         click.echo(f"OTLP: {otlp_path} ({write_otlp(analysis, otlp_path, config, share)} spans)", err=True)
+
+
+@main.command()
+@click.argument("before", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("after", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("--slower-than", type=Seconds(min=0), default=5.0, show_default=True, metavar="SECONDS", help="AFTER is worse when a namespace rebinds more than this much later after the server came back.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, thresholds).")
+@click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze in both captures (default: every port that carries HTTP).")
+@friendly_errors
+def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: Path | None, ports: tuple[int, ...]) -> None:
+    """Compare two captures of the same setup, namespace by namespace.
+
+    BEFORE and AFTER are captures in any format `analyze` reads, e.g. before and
+    after a client or server upgrade, or two restarts. Side by side per namespace:
+    verdict, signature, basis, protocol revision, client, time to rebind after the
+    server came back, the retry schedule its attempts followed, the tools listed.
+
+    \b
+    Examples:
+      mcpsniff diff before.pcap after.pcap
+      mcpsniff diff before.pcap after.pcap --slower-than 2 --format json
+
+    Exit code: 0 AFTER is not worse, 1 AFTER is worse for a namespace (rebound or
+    not-affected before, stalled, unknown or missing after; or a rebind slower by
+    more than --slower-than), 2 bad input, 3 internal error.
+    """
+    from .analysis.compare import compare
+    from .api import analyze_files
+    from .config import load_config
+    from .report.diff import render_diff_json, render_diff_text
+
+    config = load_config(config_path)
+    comparison = compare(analyze_files([before], config=config, ports=ports, full=False), analyze_files([after], config=config, ports=ports, full=False), slower_than)
+    click.echo(render_diff_json(comparison) if fmt == "json" else render_diff_text(comparison, color=sys.stdout.isatty()))
+    sys.exit(EXIT_STALLED if comparison.worse else EXIT_OK)
