@@ -81,6 +81,8 @@ def read_capture_parallel(
         with open_frames(path, progress) as frames:
             yield Meta(source="pcap", origin=path.name)
             yield from records_from_frames(frames, ports=ports, stats=stats)
+            for note in getattr(frames, "notes", ()):
+                yield CaptureWarning(frames.last_t, note)
             if frames.problem:
                 yield CaptureWarning(frames.last_t, frames.problem)
         return
@@ -248,8 +250,10 @@ def _pipeline(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: 
             if len(batch) >= BATCH:
                 flush()
                 batch.clear()
-    if first and frames.problem:  # the reader knows of damage only once it has read that far
-        batch.append(CaptureWarning(frames.last_t, frames.problem))
+    if first:  # the reader knows of damage only once it has read that far
+        batch.extend(CaptureWarning(frames.last_t, note) for note in getattr(frames, "notes", ()))
+        if frames.problem:
+            batch.append(CaptureWarning(frames.last_t, frames.problem))
     if batch:
         flush()
     counts: dict[str, Any] = {key: getattr(stats, key) for key in _SUMMED}

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import BadInputError
-from ..records import CaptureWarning, Meta, Record
+from ..records import MAX_T, CaptureWarning, Meta, Record
 from ..wire.packet import PacketDecoder, Segment
 from ..wire.pipeline import Frame, PipelineStats, records_from_frames
 
@@ -52,6 +52,8 @@ def read_capture(path: Path, ports: Collection[int] | None = None, progress: Pro
     with FrameReader(path, progress) as frames:
         yield Meta(source="pcap", origin=path.name)
         yield from records_from_frames(frames, ports=ports, stats=stats)
+        for note in frames.notes:
+            yield CaptureWarning(frames.last_t, note)
         if frames.problem:
             yield CaptureWarning(frames.last_t, frames.problem)
 
@@ -70,6 +72,8 @@ class FrameReader:
         self.problem = ""
         self.last_t: float | None = None
         self.count = 0  # frames read so far (set when the iteration ends)
+        self.bad_times = 0  # pcapng packets whose timestamp was out of range
+        self.notes: list[str] = []  # warnings about the whole file, known once it is read (besides ``problem``)
         self._pcap_args: tuple[bytes, str, float, int, int] | None = None  # classic pcap: what _pcap starts from
         try:
             self._f = path.open("rb")
@@ -154,6 +158,8 @@ class FrameReader:
 
     def _end(self, t: float | None) -> None:
         self.last_t = t
+        if self.bad_times:
+            self.notes.append(f"{self._name}: {self.bad_times} packet(s) with a timestamp outside 1970..2106 (interface if_tsoffset or tick count out of range) were given the time of the packet before")
         if self._progress is not None:
             self._progress(self._total, self._total)
 
@@ -234,7 +240,12 @@ class FrameReader:
                     break
                 linktype, per_sec, unit, offset = ifaces[iface]
                 ticks = (hi << 32) | lo
-                t = ticks // per_sec + (ticks % per_sec) * unit + offset  # as pcap's sec + frac * unit
+                stamp = ticks // per_sec + (ticks % per_sec) * unit + offset  # as pcap's sec + frac * unit
+                if 0.0 <= stamp <= MAX_T:
+                    t = stamp
+                else:  # if_tsoffset or a tick count far out of range: no time a packet was captured
+                    self.bad_times += 1
+                    t = t or 0.0  # the time of the packet before: the stream stays whole, the order too
                 n += 1
                 self.count = n
                 yield t, n, linktype, buf[data : data + caplen]
