@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import heapq
 import zlib
-from collections import deque
 from operator import attrgetter
 from typing import Any
 
@@ -122,7 +121,7 @@ class _Conn:
         self.server = server
         self.req = Http1Parser(True, max_head=max_head, resync=mid_stream)
         self.resp = Http1Parser(False, max_head=max_head, resync=mid_stream)
-        self.queue: deque[_Ex] = deque()  # requests (head seen) whose response has not started
+        self.queue: list[_Ex] = []  # requests (head seen) whose response has not started (a list: small when idle)
         self.sending: _Ex | None = None  # request whose body is still arriving
         self.receiving: _Ex | None = None  # response in progress
         self.seen_http = False
@@ -333,8 +332,8 @@ class HttpAssembler:
             if ex is conn.receiving:
                 conn.receiving = None
             elif ex is not None:  # its response started in the lost bytes
-                conn.queue.popleft()
-                conn.resp.methods.popleft()
+                conn.queue.pop(0)
+                conn.resp.methods.pop(0)
             if ex is not None:
                 self._end(ex, GAP, t, lost)
         if ex is not None:
@@ -362,7 +361,7 @@ class HttpAssembler:
             conn.receiving = None
         waiting = "no response before the capture ended" if outcome == OPEN_AT_END else f"{detail} before the response"
         while conn.queue:
-            self._end(conn.queue.popleft(), outcome, t, waiting)
+            self._end(conn.queue.pop(0), outcome, t, waiting)
         conn.resp.methods.clear()
         conn.sending = None
         if drop:
@@ -435,7 +434,7 @@ class HttpAssembler:
         if head.method is None or not conn.queue:
             self._add_older(CaptureWarning(head.t, f"{conn.cid}: HTTP {head.status} response without a request (ignored)", conn.cid))
             return
-        ex = conn.queue.popleft()
+        ex = conn.queue.pop(0)
         conn.receiving = ex
         if not ex.emitted:  # answered before the request was complete
             self._request(ex, complete=False)

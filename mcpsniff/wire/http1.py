@@ -16,7 +16,6 @@ responses whose request it never saw.  Framing follows RFC 9112 section 6.3.
 from __future__ import annotations
 
 import re
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,7 +174,7 @@ class Http1Parser:
     def __init__(self, requests: bool, *, max_head: int = MAX_HEAD, resync: bool = False) -> None:
         self.requests = requests
         self.max_head = max_head
-        self.methods: deque[str] = deque()
+        self.methods: list[str] = []  # a list, not a deque: 56 bytes instead of 624 per idle connection (pop(0) of a few)
         self._state = _RESYNC if resync else _HEAD
         self._buf = b""  # unconsumed bytes (partial head or line)
         self._remaining = 0  # body or chunk bytes still expected
@@ -473,7 +472,7 @@ class Http1Parser:
             method, target, version, headers, ctype, cenc, framing = parsed
             return RequestHead(method, target, version, headers, since, since_frame, ctype, cenc), framing  # type: ignore[arg-type]
         status, reason, version, headers, ctype, cenc, framing = parsed
-        method = self.methods.popleft() if (status >= 200 or status == 101) and self.methods else None  # type: ignore[operator]
+        method = self.methods.pop(0) if (status >= 200 or status == 101) and self.methods else None  # type: ignore[operator]
         switch = status == 101 or (method == "CONNECT" and status < 300)  # type: ignore[operator]
         has_body = not (status < 200 or status in (204, 304) or method == "HEAD" or switch)  # type: ignore[operator]
         event = ResponseHead(status, reason, version, headers, since, since_frame, method, has_body, ctype, cenc)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from ..records import CaptureWarning, Record
 from .packet import LINK_NAMES, PacketDecoder, Segment
-from .tcp import TcpReassembler
+from .tcp import MAX_OPEN, TcpReassembler
 
 Frame = tuple[float, int, int, bytes]  # (timestamp, 1-based frame number, link type, frame bytes)
 
@@ -105,6 +105,8 @@ def records_from_frames(frames: Iterable[Frame] | SegmentSource, ports: Collecti
         yield from http.finish()
         if k == 0:
             yield from _warnings(decoder, end)
+        if tcp.set_aside:  # (each worker of its own connections)
+            yield CaptureWarning(end, f"{tcp.set_aside} connection(s) that never carried a byte were set aside early (more than {MAX_OPEN} open at once); a byte that came later on one of them was read as a connection picked up mid-stream")
     finally:
         kept += decoder.pure_acks  # read, just not needed
         st.packets, st.tcp_packets, st.skipped = source.count, kept, source.count - kept

@@ -23,6 +23,8 @@ was not captured) and starts a new one.  Ids ("c1", ...) follow that order.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from .packet import ACK, FIN, RST, SYN, Segment, endpoint
 from .tcpevents import TcpClosed, TcpData, TcpEvent, TcpGap, TcpOpenAtEnd, TcpOpened, TcpRefused, TcpReset
 
@@ -33,6 +35,8 @@ DUP_WINDOW = 0.005  # s: Linux `lo` AF_PACKET copies of one packet arrive micros
 DEAD_TTL = 120.0  # s: how long a closed 4-tuple swallows late packets (about 2 MSL)
 DEAD_MAX = 65536  # tombstones kept at most
 SYN_TTL = 120.0  # s: an unanswered SYN is forgotten after this
+MAX_SYNS = 20_000  # unanswered SYNs kept at most (the oldest are forgotten first: a SYN flood cannot grow memory)
+MAX_OPEN = 20_000  # open connections before the oldest that never carried a byte are set aside (TcpOpenAtEnd)
 SWEEP_EVERY = 0.1  # s of capture time between checks of waiting holes
 
 _M = 0xFFFFFFFF
@@ -63,7 +67,7 @@ class _Dir:
 
 
 class _Conn:
-    __slots__ = ("cid", "ckey", "skey", "c2s", "s2c", "opened", "syn_isn", "synack", "decided", "first_t", "first_frame", "mid_stream")
+    __slots__ = ("cid", "ckey", "skey", "c2s", "s2c", "opened", "syn_isn", "synack", "decided", "first_t", "first_frame", "mid_stream", "mark")
 
     def __init__(self, ckey: Key, t: float, frame: int) -> None:
         self.cid = ""  # handed out when the first event is emitted
@@ -78,6 +82,7 @@ class _Conn:
         self.first_t = t
         self.first_frame = frame
         self.mid_stream = False
+        self.mark: tuple[int | None, int | None] | None = None  # both directions' next seq when opened by a handshake (unchanged: no byte carried)
 
     @property
     def client(self) -> str:
@@ -102,10 +107,15 @@ class TcpReassembler:
         self._server_ports = frozenset(server_ports or ())
         # both directions' keys -> (conn, this direction, the other direction, from_client)
         self._conns: dict[Key, tuple[_Conn, _Dir, _Dir, bool]] = {}
-        self._dead: dict[Key, tuple[float, Segment | None, float]] = {}  # key -> (t closed, last segment, its t)
+        # key -> (t closed, last segment, its t), oldest first; an OrderedDict because the oldest is
+        # taken from the front again and again, which a dict does in time that grows with what was deleted
+        self._dead: OrderedDict[Key, tuple[float, Segment | None, float]] = OrderedDict()
         # connections with bytes waiting for a hole to fill (a dict: deterministic order); pure
         # ACKs (no data, no SYN/FIN/RST) matter only while it is not empty, for the hole rules
         self.waiting: dict[_Conn, None] = {}
+        self._syns: OrderedDict[_Conn, None] = OrderedDict()  # connections with only a SYN so far, oldest first
+        self._set_aside_at = 2 * MAX_OPEN  # size of _conns (two keys per connection) that triggers _set_aside
+        self.set_aside = 0  # connections that never carried a byte, forgotten early (more than MAX_OPEN open)
         self._next_sweep = 0.0
         self._next_syn_sweep = 0.0
         self.connections = 0  # opened or refused; also the last connection id handed out
@@ -176,7 +186,9 @@ class TcpReassembler:
             conn.syn_isn = seq
             conn.c2s.next = (seq + 1) & _M
             conn.c2s.last, conn.c2s.last_t = seg, t
-            if t >= self._next_syn_sweep:
+            syns = self._syns
+            syns[conn] = None
+            if t >= self._next_syn_sweep or len(syns) > MAX_SYNS:
                 self._expire_syns(t)
             return ev
         if syn:  # SYN-ACK whose SYN was not captured: dst is the client
@@ -356,6 +368,31 @@ class TcpReassembler:
         conn.decided = True
         conn.cid = self._new_id()
         ev.append(TcpOpened(conn.cid, conn.first_t, conn.client, conn.server, conn.first_frame, conn.mid_stream))
+        if self._syns:
+            self._syns.pop(conn, None)
+        if conn.synack and conn.syn_isn is not None:
+            conn.mark = (conn.c2s.next, conn.s2c.next)
+        if len(self._conns) > self._set_aside_at:
+            self._set_aside(conn.first_t, ev)
+
+    def _set_aside(self, t: float, ev: list[TcpEvent]) -> None:
+        """More than MAX_OPEN connections open: forget the oldest half of those that never
+        carried a byte (a port scan, a pool of idle sockets, a million handshakes), each with
+        a TcpOpenAtEnd, so memory stays bounded by the connections in use.  No tombstone: a
+        byte that comes later on one of them starts a connection picked up mid-stream.
+        The next check waits until the table has doubled again (linear time overall)."""
+        conns = dict.fromkeys(e[0] for e in self._conns.values())
+        unused = [c for c in conns if c.mark is not None and c.mark == (c.c2s.next, c.s2c.next)
+                  and not (c.c2s.pending or c.s2c.pending or c.c2s.fin_done or c.s2c.fin_done)]
+        unused.sort(key=lambda c: c.first_t)
+        for conn in unused[: max(0, len(conns) - MAX_OPEN // 2)]:
+            ev.append(TcpOpenAtEnd(conn.cid, t))
+            self.set_aside += 1
+            self.waiting.pop(conn, None)
+            for key in (conn.ckey, conn.skey):
+                if self._conns.get(key, (None,))[0] is conn:
+                    del self._conns[key]
+        self._set_aside_at = max(2 * MAX_OPEN, 2 * len(self._conns))
 
     def _open_late(self, t: float, conn: _Conn, d: _Dir, payload: bytes, ev: list[TcpEvent]) -> None:
         """First data/FIN/RST of a connection whose handshake we did not see complete: fix roles, emit TcpOpened."""
@@ -389,6 +426,8 @@ class TcpReassembler:
 
     def _forget_conn(self, conn: _Conn, t: float) -> None:
         self.waiting.pop(conn, None)
+        if self._syns:
+            self._syns.pop(conn, None)
         dead = self._dead
         for key, d in ((conn.ckey, conn.c2s), (conn.skey, conn.s2c)):
             if self._conns.get(key, (None,))[0] is conn:
@@ -399,19 +438,23 @@ class TcpReassembler:
             oldest = next(iter(dead))
             if len(dead) <= DEAD_MAX and dead[oldest][0] > t - DEAD_TTL:
                 break
-            del dead[oldest]
+            dead.popitem(last=False)
 
     def _forget(self, key: Key) -> None:
         self._dead.pop(key, None)
         self._dead.pop((key[2], key[3], key[0], key[1]), None)
 
     def _expire_syns(self, t: float) -> None:
-        """Forget SYNs that never got an answer, so a SYN flood cannot grow memory."""
+        """Forget SYNs that never got an answer (older than SYN_TTL, or past MAX_SYNS), oldest first,
+        so a SYN flood cannot grow memory."""
         self._next_syn_sweep = t + SYN_TTL
-        stale = dict.fromkeys(e[0] for e in self._conns.values() if not e[0].opened and e[0].syn_isn is not None and not e[0].synack and e[0].first_t < t - SYN_TTL)
-        for conn in stale:
+        syns = self._syns
+        while syns:
+            conn = next(iter(syns))
+            if conn.first_t >= t - SYN_TTL and len(syns) <= MAX_SYNS:
+                break
             self.unanswered_syns += 1
-            self._forget_conn(conn, t)
+            self._forget_conn(conn, t)  # (takes it out of _syns)
 
     def finish(self, t: float) -> list[TcpEvent]:
         """End of capture: flush waiting bytes as gaps, TcpOpenAtEnd for every open connection."""
