@@ -240,8 +240,8 @@ class Attributor:
         return [r for i, r in enumerate(self.refusals) if i not in self.used]
 
 
-def attribute(plans: list[Plan], refusals: list[Refusal], busy_within: dict[str, float]) -> dict[str, Fit]:
-    """Fit every plan; see the module docstring for the order."""
+def attribute(plans: list[Plan], refusals: list[Refusal], busy_within: dict[str, float]) -> tuple[dict[str, Fit], list[Refusal]]:
+    """Fit every plan (see the module docstring for the order); also the refusals nobody explains."""
     attributor = Attributor(refusals)
     fits: dict[str, Fit] = {}
     for plan in sorted(plans, key=lambda p: p.cut or p.trouble):
@@ -263,4 +263,4 @@ def attribute(plans: list[Plan], refusals: list[Refusal], busy_within: dict[str,
     for name, fit in list(fits.items()):
         if fit.kind == "host" and len(fit.steps) == 1 and any(r.t > fit.last_t + BURST for r in left):
             del fits[name]  # a single try that "stopped", while unexplained attempts went on: not told apart
-    return fits
+    return fits, left

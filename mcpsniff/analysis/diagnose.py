@@ -155,6 +155,7 @@ class Judge:
         self.t0 = builder.t0 or 0.0
         self.contexts: dict[str, Context] = {}
         self.fits: dict[str, Fit] = {}
+        self.unexplained: dict[str, list[Refusal]] = {}  # per namespace: its downtime's refusals no fit explains
         self.diags: dict[str, Diagnosis] = {}
         self.hits: dict[str, Hit | None] = {}
         answers: dict[str, list[float]] = defaultdict(list)
@@ -229,7 +230,10 @@ class Judge:
             ]
             plans = [self.plan(ctx) for ctx in group]
             within = {p.ns: max(2.0, 3 * (call_period([ex for ex in self.contexts[p.ns].ns.exchanges if ex.t < p.trouble]) or 0.7)) for p in plans}
-            self.fits.update(attribute(plans, refusals, within))
+            fits, left = attribute(plans, refusals, within)
+            self.fits.update(fits)
+            for ctx in group:
+                self.unexplained[ctx.ns.name] = left
 
     # -- pass 3 ---------------------------------------------------------------------
     def proven_rebind(self, ctx: Context) -> Diagnosis | None:
@@ -286,7 +290,7 @@ class Judge:
         else:
             for name, text in (
                 (SCHEDULE_EXHAUSTED, inference.exhausted(ctx, fit, th.schedule_margin)),
-                (SIBLINGS_ALIVE, inference.siblings_alive(ctx, fit, siblings, th.sibling_margin)),
+                (SIBLINGS_ALIVE, inference.siblings_alive(ctx, fit, siblings, th.sibling_margin, self._unexplained_after(ctx, fit))),
                 (SILENCE, inference.silence(ctx, th.give_up_after) if hit is not None or ctx.window is not None else None),
             ):
                 if text:
@@ -301,6 +305,12 @@ class Judge:
             return diag
         self._unknown(ctx, diag, hit, fit)
         return diag
+
+    def _unexplained_after(self, ctx: Context, fit: Fit | None) -> int:
+        """Unexplained refusals after the namespace's last known attempt (with no attempt known: after
+        the first second of its trouble, when its own failed call is refused)."""
+        since = fit.last_t + 0.06 if fit is not None else ctx.trouble_t + 0.9
+        return sum(1 for r in self.unexplained.get(ctx.ns.name, ()) if r.t > since)
 
     def _stalled(self, diag: Diagnosis, hit: Hit, basis: str) -> None:
         diag.verdict, diag.signature, diag.basis = STALLED, hit.signature, basis

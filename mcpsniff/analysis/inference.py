@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .attempts import Fit
-from .context import Context
+from .context import Context, activity
 
 
 @dataclass
@@ -60,34 +60,59 @@ def pending_step(ctx: Context, fit: Fit | None) -> float | None:
     return None
 
 
-def siblings_alive(ctx: Context, fit: Fit | None, siblings: list[Sibling], minimum: float) -> str | None:
+def siblings_alive(ctx: Context, fit: Fit | None, siblings: list[Sibling], minimum: float, unexplained: int = 0) -> str | None:
     """The client is alive (it rebound or kept retrying its other namespaces); this one is not.
+
+    ``unexplained``: refused connections of the downtime after this namespace's last known
+    attempt that no namespace's schedule explains (they could be its own attempts).
+    """
+    if not siblings or pending_step(ctx, fit) is not None:
+        return None
+    return _came_back(ctx, fit, siblings, minimum) or _kept_retrying(ctx, fit, siblings, minimum, unexplained)
+
+
+def _came_back(ctx: Context, fit: Fit | None, siblings: list[Sibling], minimum: float) -> str | None:
+    """Siblings rebound and this one stayed silent clearly longer than they needed.
 
     The margin scales with how long the slowest sibling took, since a namespace whose
     failure came a little later can miss the server by one step of a doubling backoff.
     """
-    if not siblings or pending_step(ctx, fit) is not None:
+    returned = [s for s in siblings if s.rebound and s.t_return is not None]
+    if not returned or ctx.t_back is None:
         return None
     last_self = max([ex.t for ex in ctx.after] + ([fit.last_t] if fit is not None else []) + [ctx.trouble_t])
-    back = ctx.t_back
-    returned = [s for s in siblings if s.rebound and s.t_return is not None]
-    if returned and back is not None:
-        slowest = max(s.t_return for s in returned if s.t_return is not None)
-        took = max((s.t_return or 0.0) - s.trouble for s in returned)
-        margin = max(minimum, 1.25 * took + 2.0)
-        ref = max(slowest, last_self)
-        if ctx.t_end - ref >= margin:
-            names = ", ".join(s.name for s in returned)
-            return f"the same client came back on {names} (the slowest at {_rel(ctx, slowest)}), but this namespace stayed silent for {ctx.t_end - ref:.1f}s after that (more than the {margin:.1f}s its siblings' schedule could still need)"
+    slowest = max(s.t_return for s in returned if s.t_return is not None)
+    took = max((s.t_return or 0.0) - s.trouble for s in returned)
+    margin = max(minimum, 1.25 * took + 2.0)
+    ref = max(slowest, last_self)
+    if ctx.t_end - ref < margin:
         return None
-    retrying = [s for s in siblings if s.t_last_try is not None and s.steps > (len(fit.steps) if fit else 0)]
-    if fit is not None and fit.kind == "host" and retrying:
+    names = ", ".join(s.name for s in returned)
+    return f"the same client came back on {names} (the slowest at {_rel(ctx, slowest)}), but this namespace stayed silent for {ctx.t_end - ref:.1f}s after that (more than the {margin:.1f}s its siblings' schedule could still need)"
+
+
+def _kept_retrying(ctx: Context, fit: Fit | None, siblings: list[Sibling], minimum: float, unexplained: int) -> str | None:
+    """This namespace's attempts stopped (after one step, or at once) while the same client kept
+    retrying its siblings on a known schedule past the step this one should have made next."""
+    if ctx.after or unexplained:
+        return None  # something of its own on the wire, or attempts no schedule explains: not told apart
+    own = len(fit.steps) if fit is not None else 0
+    retrying = [s for s in siblings if s.t_last_try is not None and s.steps >= 2 and s.steps > own]
+    if not retrying:
+        return None
+    if fit is not None and fit.kind == "host":
         due = fit.next_due()
-        latest = max(s.t_last_try for s in retrying if s.t_last_try is not None)
-        if due is not None and latest > due and ctx.t_end - due >= minimum / 2:
-            names = ", ".join(s.name for s in retrying)
-            return f"its attempts stopped after {len(fit.steps)} of the {len(fit.delays)} steps of {fit.schedule} (the next was due at {_rel(ctx, due)}), while the same client kept retrying {names} until {_rel(ctx, latest)}"
-    return None
+        what = f"its attempts stopped after {len(fit.steps)} of the {len(fit.delays)} steps of {fit.schedule} (the next was due at {_rel(ctx, due or 0.0)})"
+    elif fit is None and activity(ctx) is False:
+        due = ctx.trouble_t + 1.0 + 0.5  # the first step of any known host schedule, with slack
+        what = "it made no attempt at all after its call failed (a client that ends on a connection error, like the Python SDK's)"
+    else:
+        return None
+    latest = max(s.t_last_try for s in retrying if s.t_last_try is not None)
+    if due is None or latest <= due or ctx.t_end - due < minimum / 2:
+        return None
+    names = ", ".join(s.name for s in retrying)
+    return f"{what}, while the same client kept retrying {names} until {_rel(ctx, latest)}"
 
 
 def silence(ctx: Context, give_up_after: float) -> str | None:

@@ -90,17 +90,17 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_attribution(case: Case) -> None:
-    fits = attribute(case.plans, case.refused, {p.ns: 2.0 for p in case.plans})
+    fits, _ = attribute(case.plans, case.refused, {p.ns: 2.0 for p in case.plans})
     got = {ns: (fit.schedule, [round(got.t, 2) for _, got in fit.steps]) for ns, fit in fits.items()}
     assert got == case.want
 
 
 def test_a_python_idle_namespace_has_one_retry_and_then_the_schedule_is_complete() -> None:
     plan = Plan("sprint", trouble=9.8, cut=10.0, idle=True, stream_delays=STREAM_SCHEDULES[PY_GET], stream_name=PY_GET)
-    fit = attribute([plan], refusals(11.05), {})["sprint"]
+    fit = attribute([plan], refusals(11.05), {})[0]["sprint"]
     assert fit.complete and fit.next_due() is None and fit.kind == "stream"
 
 
 def test_a_schedule_still_running_says_when_its_next_step_is_due() -> None:
-    fit = attribute([busy("tasks", 9.8, cut=10.0)], refusals(11.0, 13.0), {})["tasks"]
+    fit = attribute([busy("tasks", 9.8, cut=10.0)], refusals(11.0, 13.0), {})[0]["tasks"]
     assert not fit.complete and fit.next_due() == pytest.approx(17.0)
