@@ -95,12 +95,10 @@ class ConformanceObserver:
             self._note(server, "404-missing-session", t, "a 2025-era request without a session id got 404; the spec's answer is 400 (404 means an unknown session)")
 
     def report(self, t0: float) -> dict[str, list[str]]:
+        """The findings so far (callable again later: nothing is consumed)."""
+        out = {server: [f"{f.text} ({f.count}x, first at +{f.first - t0:.2f}s)" for f in by_kind.values()] for server, by_kind in self.findings.items()}
         for server, gets in self._legacy_gets.items():
-            if server in self.modern_servers and server not in self.session_servers:
-                for t, what in gets:
-                    self._note(server, "get-delete-not-405", t, f"a server that speaks only 2026-07-28 answered a {what.split()[0]} with {what.split()[-1]}, not 405")
-        self._legacy_gets.clear()
-        return {
-            server: [f"{f.text} ({f.count}x, first at +{f.first - t0:.2f}s)" for f in by_kind.values()]
-            for server, by_kind in sorted(self.findings.items())
-        }
+            if server in self.modern_servers and server not in self.session_servers and gets:
+                method, status = gets[0][1].split()[0], gets[0][1].split()[-1]
+                out.setdefault(server, []).append(f"a server that speaks only 2026-07-28 answered {method} with {status}, not 405 ({len(gets)}x, first at +{gets[0][0] - t0:.2f}s)")
+        return dict(sorted(out.items()))

@@ -27,7 +27,7 @@ from .catalog import drift_findings, session_catalogs
 from .clients import behaviour
 from .context import Context, activity, call_period, cut_by_downtime, failed, is_call
 from .knownbugs import known_reports
-from .lifecycle import SETUP_METHODS, LifecycleBuilder, answered, connection_summary
+from .lifecycle import SETUP_METHODS, LifecycleBuilder, answered, build_generations, connection_summary
 from .model import (
     HUNG,
     INFERRED,
@@ -395,6 +395,34 @@ def analyze_records(records: Iterable[R.Record], config: Config, sources: list[s
     builder = LifecycleBuilder(config, compact=compact)
     builder.feed_all(records)
     builder.finish()
+    return judge_state(builder, config, sources)
+
+
+def snapshot(builder: LifecycleBuilder, config: Config, sources: list[str]) -> Analysis:
+    """The verdicts so far, while records are still coming in (``mcpsniff watch``).
+
+    The builder keeps every record it was fed and goes on afterwards: exchanges still
+    open count as open at the end of the capture so far only for this judgement, and
+    sessions are split again from the exchanges, so nothing already read is read again.
+    """
+    saved = [(ex, ex.outcome, ex.error) for ex in builder.open.values()]
+    for ex in builder.open.values():
+        ex.outcome = ex.outcome or R.OPEN_AT_END
+        if ex.status is None and not ex.error:
+            ex.error = R.OPEN_AT_END
+    try:
+        for ns in builder.namespaces.values():
+            ns.exchanges.sort(key=lambda e: e.t)
+            ns.generations = build_generations(ns.exchanges)
+        return judge_state(builder, config, sources)
+    finally:
+        for ex, outcome, error in saved:
+            ex.outcome, ex.error = outcome, error
+
+
+def judge_state(builder: LifecycleBuilder, config: Config, sources: list[str]) -> Analysis:
+    """Verdicts for what ``builder`` holds (its sessions split: after ``finish()``, or by ``snapshot``)."""
+    compact = builder.compact
     windows = builder.restarts.windows(builder.t0 or 0.0)
     namespaces = sorted(builder.namespaces.values(), key=lambda ns: ns.exchanges[0].t)
     t0 = builder.t0 or 0.0
