@@ -116,7 +116,7 @@ def backtracking_risk(pattern: str) -> str:
         return False
 
     def first(items: Any) -> set[int] | None:
-        """Characters a branch can start with (None: any)."""
+        """Characters a branch can start with (None: any, or it can match nothing at all)."""
         for op, av in items:
             if op == C.LITERAL:
                 return {av}
@@ -125,7 +125,7 @@ def backtracking_risk(pattern: str) -> str:
             if op == C.AT:
                 continue
             return None
-        return set()
+        return None  # an empty alternative (the parser turns (a|ab) into a(?:|b)): overlaps every other
 
     def walk(items: Any, repeated: bool) -> str:
         for op, av in items:
