@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..analysis.model import Analysis, Exchange, NamespaceLifecycle
 from ..config import Config, load_config
 from ..errors import BadInputError
-from .redact import Redactor
+from .redact import Redactor, paused_gc
 
 CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -66,13 +67,27 @@ def _secs(value: float | None, signed: bool = True) -> str:
 
 
 class _Strings:
-    """Interns header pairs: the same dozen headers repeat on every exchange."""
+    """Interns what repeats (header pairs, whole header sets, short strings such as methods,
+    targets and session ids) and collects the bodies, which the report keeps apart so the
+    browser parses them only when they are shown or searched."""
 
     def __init__(self) -> None:
         self.table: list[list[str]] = []
         self.index: dict[tuple[str, str], int] = {}
+        self.sets: list[list[int]] = []
+        self.set_index: dict[Any, int] = {}
+        self.strings: list[str] = []
+        self.string_index: dict[str, int] = {}
+        self.bodies: list[str] = []
 
-    def headers(self, headers: Any) -> list[int]:
+    def headers(self, headers: Any) -> int:
+        """Index of the header set in ``sets`` (each a list of indexes into ``table``)."""
+        try:
+            found = self.set_index.get(headers)
+        except TypeError:  # unhashable
+            found, headers = None, tuple(tuple(p) for p in headers)
+        if found is not None:
+            return found
         out = []
         for pair in headers:
             key = (str(pair[0]), str(pair[1]))
@@ -80,59 +95,147 @@ class _Strings:
                 self.index[key] = len(self.table)
                 self.table.append(list(key))
             out.append(self.index[key])
-        return out
+        self.set_index[headers] = len(self.sets)
+        self.sets.append(out)
+        return self.set_index[headers]
+
+    def s(self, value: Any) -> int:
+        """Index of a short string in ``strings``."""
+        if type(value) is not str:
+            value = "" if value is None else str(value)
+        found = self.string_index.get(value)
+        if found is None:
+            found = self.string_index[value] = len(self.strings)
+            self.strings.append(value)
+        return found
+
+    def body(self, value: Any) -> int:
+        """Index of a body (or SSE data) in ``bodies``."""
+        self.bodies.append(value if type(value) is str else str(value))
+        return len(self.bodies) - 1
 
 
-def _exchange(ex: Exchange, ns_index: int, t0: float, strings: _Strings) -> dict[str, Any]:
-    """One exchange in the compact form the script reads (empty fields left out)."""
+def _same(value: Any, key: str = "") -> Any:
+    return value
+
+
+def _exchange(ex: Exchange, ns_index: int, t0: float, strings: _Strings, redactor: Redactor | None = None) -> dict[str, Any]:
+    """One exchange in the compact form the script reads (empty fields left out; strings as
+    indexes into ``strings.strings``, bodies into ``strings.bodies``).
+
+    With ``redactor`` every value from the capture is redacted on the way (as
+    ``Redactor.apply`` would have redacted it); without, ``ex`` is already redacted.
+    Written for speed (a big capture has a hundred thousand exchanges): values that
+    are usually empty are tested before a call."""
+    v = redactor.value if redactor is not None else _same
+    hv = redactor.headers if redactor is not None else _same
+    s, body = strings.s, strings.body
+    t_response, t_end = ex.t_response, ex.t_end
     row: dict[str, Any] = {
-        "i": ex.xid, "n": ns_index, "t": _rel(ex.t, t0), "m": ex.method, "rpc": ",".join(ex.rpc_methods),
-        "s": ex.status, "r": _rel(ex.t_response, t0), "e": _rel(ex.t_end, t0), "o": ex.outcome, "g": ex.generation,
-        "c": ex.conn, "u": ex.target,
+        "i": v(ex.xid), "n": ns_index, "t": round(ex.t - t0, 6), "m": s(v(ex.method)), "rpc": s(",".join([str(v(m)) for m in ex.rpc_methods]) if ex.rpc_methods else ""),
+        "s": ex.status, "r": None if t_response is None else round(t_response - t0, 6), "e": None if t_end is None else round(t_end - t0, 6),
+        "o": s(v(ex.outcome)), "g": ex.generation, "c": s(v(ex.conn)), "u": s(v(ex.target)),
     }
-    optional = {
-        "err": ex.error, "ed": ex.error_detail, "sid": ex.session_id, "nsid": ex.new_session_id, "f": ex.frame,
-        "tc": ex.tool_count, "st": 1 if ex.stream else 0, "ids": ex.rpc_ids,
-        "pv": ex.protocol, "mm": ex.mcp_method, "mn": ex.mcp_name,
-        "qh": strings.headers(ex.request_headers), "rh": strings.headers(ex.response_headers),
-        "qb": ex.request_body, "rb": ex.response_body,
-        "ev": [[_rel(ev.t, t0), ev.rpc, ev.data, ev.id, ev.event, ev.retry] for ev in ex.events],
-    }
-    row.update({k: v for k, v in optional.items() if v not in (None, "", 0, [])})
+    if ex.error:
+        row["err"] = s(v(ex.error))
+    if ex.error_detail:
+        row["ed"] = s(v(ex.error_detail))
+    if ex.session_id:
+        row["sid"] = s(v(ex.session_id))
+    if ex.new_session_id:
+        row["nsid"] = s(v(ex.new_session_id))
+    if ex.frame is not None:
+        row["f"] = ex.frame
+    if ex.tool_count:
+        row["tc"] = ex.tool_count
+    if ex.stream:
+        row["st"] = 1
+    if ex.rpc_ids:
+        row["ids"] = v(ex.rpc_ids, "rpc_ids")
+    if ex.protocol:
+        row["pv"] = s(v(ex.protocol))
+    if ex.mcp_method:
+        row["mm"] = s(v(ex.mcp_method))
+    if ex.mcp_name:
+        row["mn"] = s(v(ex.mcp_name))
+    if ex.request_headers:
+        row["qh"] = strings.headers(hv(ex.request_headers))
+    if ex.response_headers:
+        row["rh"] = strings.headers(hv(ex.response_headers))
+    if ex.request_body:
+        row["qb"] = body(v(ex.request_body))
+    if ex.response_body:
+        row["rb"] = body(v(ex.response_body))
+    if ex.events:
+        row["ev"] = [[round(ev.t - t0, 6), s(v(ev.rpc)), body(v(ev.data)) if ev.data else None, None if ev.id is None else v(ev.id), s(v(ev.event)), ev.retry]
+                     for ev in ex.events]
     return row
 
 
-def _namespace(ns: NamespaceLifecycle, t0: float) -> dict[str, Any]:
+def _window(t: float, restarts: list[dict[str, Any]]) -> tuple[float, float]:
+    """The zoom that shows a stall point in its context (the restart before it, if any)."""
+    down = restarts[0]["down"] if restarts else None
+    a = max(down - 2, t - 25) if down is not None and down < t else t - 6
+    return a, t + max(6.0, (t - a) * 0.6)
+
+
+def stall_link(stall: dict[str, Any] | None, restarts: list[dict[str, Any]]) -> str:
+    """The deep link (URL fragment) that selects a stall point and zooms to it."""
+    if stall is None:
+        return "#timeline"
+    a, b = _window(stall["t"], restarts)
+    what = f"x={quote(str(stall['xid']), safe='')}" if stall["xid"] is not None else f"u={quote(str(stall['c']), safe='')}"
+    return f"#{what}&t={a:.3f}..{b:.3f}"
+
+
+def _namespace(ns: NamespaceLifecycle, t0: float, index: dict[str, int]) -> dict[str, Any]:
     d = ns.diagnosis
     sp = d.stall_point
+    div = d.divergence
     return {
         "name": ns.name, "verdict": d.verdict, "sig": d.signature, "expl": d.explanation, "advice": d.advice,
         "stall": None if sp is None else {"t": _rel(sp.t, t0), "xid": sp.xid, "c": sp.conn, "how": sp.attributed_by, "desc": sp.describe(t0), "result": sp.result},
-        "gens": [{"i": g.index, "sid": g.session_id, "k": g.kind, "t": _rel(g.t_start, t0), "tl": _rel(g.t_last, t0), "tools": g.tool_count} for g in ns.generations],
-        "rev": ns.revision,
+        "gens": [{"i": g.index, "sid": g.session_id, "k": g.kind, "t": _rel(g.t_start, t0), "tl": _rel(g.t_last, t0), "tools": g.tool_count, "rev": g.revision}
+                 for g in ns.generations],
+        "rev": ns.revision, "client": ns.client.label, "basis": d.basis, "reb": _rel(d.t_rebound, t0), "back": _rel(d.t_server_back, t0),
+        "div": None if div is None else {"t": _rel(div.t, t0), "sib": [index[s] for s in div.siblings if s in index], "text": div.text},
     }
 
 
-def report_data(analysis: Analysis) -> dict[str, Any]:
-    """The JSON document embedded in the report (times relative to ``t0``)."""
+def report_data(analysis: Analysis, exchanges_of: Analysis | None = None, redactor: Redactor | None = None) -> dict[str, Any]:
+    """The JSON document embedded in the report (times relative to ``t0``).
+
+    ``analysis`` is already redacted; the exchange rows come from ``exchanges_of``
+    (default: ``analysis``) and are redacted with ``redactor`` as they are built."""
     t0 = analysis.t0
     strings = _Strings()
-    exchanges = [_exchange(ex, i, t0, strings) for i, ns in enumerate(analysis.namespaces) for ex in ns.exchanges]
+    source = exchanges_of if exchanges_of is not None else analysis
+    exchanges = [_exchange(ex, i, t0, strings, redactor) for i, ns in enumerate(source.namespaces) for ex in ns.exchanges]
     exchanges.sort(key=lambda row: row["t"])
     conns = {cid: [str(c.get("client", "")), str(c.get("server", ""))] for cid, c in analysis.connections.items()}
     unattributed = [{"t": _rel(u.get("t"), t0) if isinstance(u.get("t"), (int, float)) else None, "ev": str(u.get("event", "")), "c": str(u.get("conn", "")),
                      "client": str(u.get("client", "")), "server": str(u.get("server", "")), "f": u.get("frame") if isinstance(u.get("frame"), int) else None}
                     for u in analysis.unattributed]
+    index = {ns.name: i for i, ns in enumerate(analysis.namespaces)}
     return {
-        "v": 1, "t0": t0, "end": _rel(analysis.t_last, t0),
-        "ns": [_namespace(ns, t0) for ns in analysis.namespaces],
+        "v": 2, "t0": t0, "end": _rel(analysis.t_last, t0),
+        "ns": [_namespace(ns, t0, index) for ns in analysis.namespaces],
         "restarts": [{"down": _rel(r.t_down, t0), "back": _rel(r.t_back, t0), "good": _rel(r.t_last_good, t0), "refused": r.refused, "resets": r.resets}
                      for r in analysis.restarts],
-        "hp": strings.table, "ex": exchanges, "conns": conns, "un": [u for u in unattributed if u["t"] is not None],
+        "hp": strings.table, "hs": strings.sets, "sx": strings.strings, "ex": exchanges, "conns": conns, "un": [u for u in unattributed if u["t"] is not None],
+        "bodies": strings.bodies,
     }
 
 
-def _summary(analysis: Analysis) -> list[dict[str, Any]]:
+def embed_lines(texts: list[str]) -> str:
+    """Strings as a JSON array with one element per line (``embed_json``'s escaping): a JSON
+    string holds no raw newline, so the script splits it at ",\\n" and parses only the
+    elements it shows or searches."""
+    text = json.dumps(texts, ensure_ascii=True, separators=(",\n", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _summary(analysis: Analysis, data: dict[str, Any]) -> list[dict[str, Any]]:
     """One table row per namespace: what a reader wants before the timeline."""
     t0 = analysis.t0
     rows = []
@@ -153,6 +256,8 @@ def _summary(analysis: Analysis) -> list[dict[str, Any]]:
             "client": ns.client.label + (f" {ns.client.version}" if ns.client.version else "") + (f" ({ns.client.host})" if ns.client.host else ""),
             "client_how": "; ".join(ns.client.recognised_by),
             "divergence": d.divergence.text if d.divergence is not None else "", "reports": d.known_reports, "next_capture": d.next_capture,
+            "link": stall_link(data["ns"][i]["stall"], data["restarts"]),
+            "siblings": [analysis.namespaces[j].name for j in (data["ns"][i]["div"] or {}).get("sib", [])],
             "attempts": [{"t": _secs(a.t - t0), "frame": a.frame, "label": a.label, "result": a.result, "how": "" if a.kind == "request" else a.attributed_by} for a in d.attempts[-12:]],
         })
     return rows
@@ -160,9 +265,15 @@ def _summary(analysis: Analysis) -> list[dict[str, Any]]:
 
 def render_html(analysis: Analysis, config: Config | None = None, share: bool = False) -> str:
     """The whole report as one string (secrets redacted; pseudonyms when ``share``)."""
+    with paused_gc():
+        return _render_html(analysis, config, share)
+
+
+def _render_html(analysis: Analysis, config: Config | None, share: bool) -> str:
     from markupsafe import Markup
 
-    safe = Redactor(config, share).apply(analysis)
+    redactor = Redactor(config, share)
+    safe = redactor.apply(analysis, exchanges=False)  # the exchanges are redacted row by row in report_data
     env = _environment()
     script = env.loader.get_source(env, "_report.js")[0]
     style = env.loader.get_source(env, "_report.css")[0]
@@ -172,13 +283,18 @@ def render_html(analysis: Analysis, config: Config | None = None, share: bool = 
     restarts = [{"down": _secs(r.t_down - safe.t0), "back": _secs(None if r.t_back is None else r.t_back - safe.t0),
                  "downtime": _secs(None if r.t_back is None else r.t_back - r.t_down, signed=False), "refused": r.refused, "resets": r.resets, "evidence": r.evidence}
                 for r in safe.restarts]
-    summary = _summary(safe)
+    data = report_data(safe, analysis, redactor)
+    bodies = data.pop("bodies")
+    summary = _summary(safe, data)
+    verdicts: dict[str, int] = {}
+    for row in summary:
+        verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
     return env.get_template("report.html").render(
-        csp=csp, script=Markup(script), style=Markup(style), data=Markup(embed_json(report_data(safe))), share=share,
+        csp=csp, script=Markup(script), style=Markup(style), data=Markup(embed_json(data)), bodies=Markup(embed_lines(bodies)), share=share,
         sources=safe.sources, started=datetime.fromtimestamp(safe.t0, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC",
-        duration=_secs(safe.t_last - safe.t0, signed=False), summary=summary, restarts=restarts,
+        duration=_secs(safe.t_last - safe.t0, signed=False), summary=summary, restarts=restarts, verdicts=verdicts,
         stalled=[row for row in summary if row["verdict"] == "stalled"], warnings=safe.warnings, stats=safe.stats,
-        conformance=safe.conformance,
+        conformance=safe.conformance, exchanges=len(data["ex"]),
     )
 
 

@@ -3,90 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import REAL_CAPTURES, real_analysis, truth
+from conftest import CHROMIUM, REAL_CAPTURES, real_analysis, render, truth
 
 from mcpsniff.analysis.model import Analysis
-from mcpsniff.report.html import write_html
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed (scripts/setup.sh installs Debian's chromium)")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@dataclass
-class Opened:
-    page: Any
-    url: str
-    dialogs: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)  # url -> why the browser did not fetch it
-    errors: list[str] = field(default_factory=list)  # console errors (CSP violations land here) and page errors
-
-    def foreign_requests(self) -> list[str]:
-        return [u for u in self.requests if u != self.url]
-
-    def view(self) -> list[float]:
-        return self.page.evaluate("mcpsniffReport.view()")
-
-    def click_exchange(self, xid: str, tick: int | None = None) -> None:
-        pt = self.page.evaluate("([x, t]) => mcpsniffReport.point(x, t)", [xid, tick])
-        assert pt is not None, f"{xid} is not on the timeline"
-        self.page.evaluate("y => window.scrollBy(0, y - innerHeight / 2)", pt["y"])  # bring it into the viewport
-        pt = self.page.evaluate("([x, t]) => mcpsniffReport.point(x, t)", [xid, tick])
-        self.page.mouse.click(pt["x"], pt["y"])
-
-    def details(self) -> str:
-        return self.page.inner_text("#details")
-
-
-@pytest.fixture
-def open_report(browser) -> Iterator[Any]:
-    pages = []
-
-    def _open(path: Path, width: int = 1500) -> Opened:
-        page = browser.new_page(viewport={"width": width, "height": 1000})
-        pages.append(page)
-        o = Opened(page, path.resolve().as_uri())
-        page.on("dialog", lambda d: (o.dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: o.requests.append(r.url))
-        page.on("requestfailed", lambda r: o.failed.__setitem__(r.url, r.failure or ""))
-        page.on("console", lambda m: o.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: o.errors.append(str(e)))
-        page.goto(o.url)
-        page.wait_for_selector("html[data-ready='1']", timeout=30_000)
-        return o
-
-    yield _open
-    for page in pages:
-        page.close()
-
-
-def _render(analysis, path: Path, **kw: Any) -> Path:
-    write_html(analysis, path, **kw)
-    return path
-
-
 def test_stall_marker_details_zoom_and_filters(sample, tmp_path, open_report, artifacts) -> None:
-    o = open_report(_render(sample, tmp_path / "r.html"))
+    o = open_report(render(sample, tmp_path / "r.html"))
     page = o.page
     # the stall marker: present for the stalled namespace only, with its signature
     markers = page.locator(".stall-marker")
@@ -146,7 +73,7 @@ def test_stall_marker_details_zoom_and_filters(sample, tmp_path, open_report, ar
 
 
 def test_summary_link_jumps_to_the_stall_point(sample, tmp_path, open_report) -> None:
-    o = open_report(_render(sample, tmp_path / "r.html"))
+    o = open_report(render(sample, tmp_path / "r.html"))
     stall = sample.namespaces[2].diagnosis.stall_point
     o.page.click("table.summary-table a.stall-link")
     v0, v1 = o.view()
@@ -157,7 +84,7 @@ def test_summary_link_jumps_to_the_stall_point(sample, tmp_path, open_report) ->
 
 
 def test_hostile_capture_runs_nothing_and_fetches_nothing(hostile, tmp_path, open_report, artifacts) -> None:
-    o = open_report(_render(hostile, tmp_path / "hostile.html"))
+    o = open_report(render(hostile, tmp_path / "hostile.html"))
     page = o.page
     # show every kind of capture content: a hostile exchange with SSE data, and the stall
     evil = next(ns for ns in hostile.namespaces if ns.name.startswith("sprint")).exchanges[5]
@@ -168,10 +95,30 @@ def test_hostile_capture_runs_nothing_and_fetches_nothing(hostile, tmp_path, ope
     page.hover("#tl canvas")
     page.wait_for_timeout(200)
     page.screenshot(path=str(artifacts / "report-hostile.png"), full_page=True)
+    # the viewer's own views of the same data: table rows, search, sibling view, keyboard, copy link, theme
+    page.fill("#search", "<img src=x onerror=alert(9)>")
+    page.wait_for_function("() => mcpsniffReport.state().rows > 0 && mcpsniffReport.state().shown < 200")
+    page.uncheck("#rt-range")
+    rows = o.visible_rows()
+    assert rows and all("tools/call<img src=x onerror=alert(9)>" in r["JSON-RPC / MCP"] for r in rows)  # as text
+    page.click(f"#rt-body .rt-row[data-xid='{rows[0]['xid']}']")
+    assert "onerror=alert(9)" in o.details()
+    page.fill("#search", "")
+    page.click("button.compare >> nth=0")
+    assert o.state()["sibling"][0].startswith("sprint<script>")
+    page.focus("#tl")
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    page.click("#copy-link")
+    page.click("#theme-toggle")
+    page.screenshot(path=str(artifacts / "report-hostile-viewer.png"), full_page=True)
+    page.evaluate("location.hash = '#x=' + encodeURIComponent('<img src=x onerror=alert(13)>') + '&t=1..2&cmp=constructor.__proto__'")
+    page.wait_for_timeout(200)
     assert o.dialogs == []
     assert o.foreign_requests() == []
     assert o.errors == []  # no CSP violation: nothing even tried to run or load
-    assert page.evaluate("document.querySelectorAll('img, iframe, svg, object, embed, link, script').length") == 2
+    assert page.evaluate("document.querySelectorAll('img, iframe, svg, object, embed, link, script').length") == 3  # our data, bodies and script
     assert page.title().startswith("mcpsniff report")
     # method names are data, not object keys: each one is offered and filters
     assert {"__proto__", "constructor"} <= set(page.eval_on_selector_all("#method-filter option", "os => os.map(o => o.value)"))
@@ -181,7 +128,7 @@ def test_hostile_capture_runs_nothing_and_fetches_nothing(hostile, tmp_path, ope
 
 
 def test_empty_analysis_opens(tmp_path, open_report) -> None:
-    o = open_report(_render(Analysis(sources=["empty.pcap"], t0=0.0, t_last=0.0, namespaces=[]), tmp_path / "empty.html"))
+    o = open_report(render(Analysis(sources=["empty.pcap"], t0=0.0, t_last=0.0, namespaces=[]), tmp_path / "empty.html"))
     assert "No server restart was seen" in o.page.inner_text(".summary")
     assert o.page.inner_text("#count") == "showing 0 of 0 exchanges"
     assert o.errors == [] and o.dialogs == []
@@ -189,7 +136,7 @@ def test_empty_analysis_opens(tmp_path, open_report) -> None:
 
 def test_csp_blocks_a_script_that_slipped_through(sample, tmp_path, open_report) -> None:
     """Defence in depth: were escaping ever broken, the CSP would still stop the script."""
-    path = _render(sample, tmp_path / "r.html")
+    path = render(sample, tmp_path / "r.html")
     html = path.read_text(encoding="utf-8")
     path.write_text(html.replace("</main>", "</main><script>document.title='pwned'</script><img src='https://example.com/x.png'>"), encoding="utf-8")
     o = open_report(path)
@@ -201,7 +148,7 @@ def test_csp_blocks_a_script_that_slipped_through(sample, tmp_path, open_report)
 @pytest.mark.parametrize("name", REAL_CAPTURES)
 def test_real_capture_reports(name: str, tmp_path, open_report, artifacts) -> None:
     analysis = real_analysis(name)
-    o = open_report(_render(analysis, tmp_path / f"{name}.html"))
+    o = open_report(render(analysis, tmp_path / f"{name}.html"))
     stalled = {ns for ns, t in truth(name)["namespaces"].items() if t["expected"] == "stalled"}
     index = {ns.name: i for i, ns in enumerate(analysis.namespaces)}
     marked = {o.page.get_attribute(f".stall-marker >> nth={i}", "data-ns") for i in range(o.page.locator(".stall-marker").count())}

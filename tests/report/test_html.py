@@ -15,12 +15,13 @@ import sys
 import pytest
 from click.testing import CliRunner
 from conftest import REAL, REPO, real_analysis, truth
-from report_synth import HOSTILE, TOKEN, sid
+from report_synth import HOSTILE, TOKEN, leaky_analysis, sid
 
 from mcpsniff.cli import main
 from mcpsniff.config import parse_config
 from mcpsniff.errors import BadInputError
-from mcpsniff.report.html import embed_json, render_html, write_html
+from mcpsniff.report.html import embed_json, render_html, report_data, write_html
+from mcpsniff.report.redact import Redactor
 
 SCRIPT_RE = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
 
@@ -30,8 +31,9 @@ def scripts(html: str) -> list[tuple[str, str]]:
 
 
 def data_of(html: str) -> dict:
-    attrs, body = next((a, b) for a, b in scripts(html) if 'id="mcpsniff-data"' in a)
-    return json.loads(body)
+    """The embedded data, with the bodies (kept in a block of their own) back under "bodies"."""
+    blocks = {re.search(r'id="([^"]+)"', a).group(1): json.loads(b) for a, b in scripts(html) if "application/json" in a}
+    return {**blocks["mcpsniff-data"], "bodies": blocks["mcpsniff-bodies"]}
 
 
 def test_one_file_with_strict_csp_pinning_our_only_script(sample) -> None:
@@ -41,8 +43,8 @@ def test_one_file_with_strict_csp_pinning_our_only_script(sample) -> None:
     assert directives["default-src"] == "'none'"
     assert directives["form-action"] == "'none'" and directives["base-uri"] == "'none'"
     found = scripts(html)
-    assert [a.strip() for a, _ in found] == ['type="application/json" id="mcpsniff-data"', ""]
-    code = found[1][1]
+    assert [a.strip() for a, _ in found] == ['type="application/json" id="mcpsniff-data"', 'type="application/json" id="mcpsniff-bodies"', ""]
+    code = found[2][1]
     digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
     assert directives["script-src"] == f"'sha256-{digest}'"
     # nothing that could fetch: no external URLs in attributes or CSS
@@ -54,11 +56,17 @@ def test_summary_and_stall_point_are_server_rendered(sample) -> None:
     html = render_html(sample)
     row = re.search(r'<tr class="verdict-stalled" data-ns="2">(.*?)</tr>', html, re.S).group(1)
     assert "sprint" in row and "stale-session-loop" in row
-    assert 'href="#stall-2"' in row and "POST /sprint/mcp (tools/call) -&gt; 404 at +17.02s" in row
+    stall = sample.namespaces[2].diagnosis.stall_point
+    # the stall link is a deep link: it selects the stall point and zooms to it
+    assert f'href="#x={stall.xid}&amp;t=8.000..23.020"' in row and "POST /sprint/mcp (tools/call) -&gt; 404 at +17.02s" in row
     assert html.count('class="verdict-rebound"') == 3
-    card = re.search(r'<section class="stall-card" id="stall-2"[^>]*>(.*?)</section>', html, re.S).group(1)
+    card = re.search(r'<details class="stall-card fold" id="stall-2"[^>]*>(.*?)</details>\s*<section', html, re.S).group(1)
     assert "kept sending requests with its old session id" in card
-    assert "+15.20 s" in html  # when the server came back
+    assert "Compare with tasks" in card  # the sibling view, offered for each sibling that rebound
+    # times relative to the capture start, as a reader expects them
+    cells = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r'<td class="time">(.*?)</td>', html, re.S)]
+    assert cells[:3] == ["+15.20 s", "+1.80 s", "1.99 s"]  # tasks: server back, first try after it, rebind
+    assert "+-" not in html and "+15.20 s" in html
 
 
 def test_embedded_data_holds_the_timeline(sample) -> None:
@@ -67,11 +75,35 @@ def test_embedded_data_holds_the_timeline(sample) -> None:
     assert len(data["ex"]) == sum(len(ns.exchanges) for ns in sample.namespaces)
     sprint = data["ns"][2]
     assert sprint["verdict"] == "stalled" and sprint["stall"]["xid"] in {ex["i"] for ex in data["ex"]}
+    assert sprint["div"] == {"t": sprint["stall"]["t"], "sib": [0, 1, 3], "text": sample.namespaces[2].diagnosis.divergence.text}
+    assert data["ns"][0]["reb"] == pytest.approx(17.02 + 0.17, abs=0.01) and data["ns"][0]["back"] == 15.2
     assert data["restarts"] == [{"down": 10.0, "back": 15.2, "good": 9.7, "refused": 8, "resets": 4}]
-    stream = next(ex for ex in data["ex"] if ex["m"] == "GET")
+    sx = data["sx"]
+    stream = next(ex for ex in data["ex"] if sx[ex["m"]] == "GET")
     assert stream["ev"] and stream["st"] == 1
-    assert all(isinstance(i, int) for i in stream["qh"])  # header pairs are interned once
-    assert len(data["hp"]) < 60
+    assert isinstance(stream["qh"], int) and all(isinstance(i, int) for i in data["hs"][stream["qh"]])  # header sets interned once
+    assert len(data["hp"]) < 60 and len(data["hs"]) < 40 and len(sx) < 100  # methods, targets, session ids: once each
+    heartbeat = next(ev for ev in stream["ev"] if ev[2] is not None)
+    assert sx[heartbeat[1]] == "notifications/message" and "heartbeat" in data["bodies"][heartbeat[2]]
+    call = next(ex for ex in data["ex"] if sx[ex["rpc"]] == "tools/call")
+    assert json.loads(data["bodies"][call["qb"]])["params"]["name"] == "echo"  # bodies in a block of their own
+
+
+def _rows_redacted_twice(analysis, config=None, share=False):  # type: ignore[no-untyped-def]
+    """The reference: redact a whole copy first (as HAR and OTLP do), then convert it."""
+    safe = Redactor(config, share).apply(analysis)
+    return report_data(safe)
+
+
+@pytest.mark.parametrize("share", [False, True])
+@pytest.mark.parametrize("which", ["sample", "hostile", "leaky", "one-stale", "mixed-eras"])
+def test_rows_redacted_on_the_way_equal_a_redacted_copy(which: str, share: bool, sample, hostile) -> None:
+    """The report redacts each exchange as it converts it (one pass over a big capture): it must
+    give exactly what redacting a whole copy first gives, for every field of every exchange."""
+    analysis = {"sample": sample, "hostile": hostile}.get(which) or (leaky_analysis() if which == "leaky" else real_analysis(which))
+    config = parse_config({"redact": {"patterns": ["heartbeat"], "headers": ["x-tenant"]}})
+    html = render_html(analysis, config, share=share)
+    assert data_of(html) == json.loads(embed_json(_rows_redacted_twice(analysis, config, share)))
 
 
 @pytest.mark.parametrize("text", HOSTILE + ["\u2028", "</SCRIPT >", "<!--", "]]>", "\ud800"])
@@ -83,11 +115,11 @@ def test_embed_json_cannot_break_out(text: str) -> None:
 
 def test_hostile_capture_stays_text(hostile) -> None:
     html = render_html(hostile)
-    assert len(scripts(html)) == 2
+    assert len(scripts(html)) == 3
     lowered = html.lower()
     for needle in ("<img", "<iframe", "<svg", "<link", "<!--", "<script>alert"):
         assert needle not in lowered, needle
-    card = re.search(r'<section class="stall-card"[^>]*>(.*?)</section>', html, re.S).group(1)
+    card = re.search(r'<details class="stall-card[^>]*>(.*?)</details>\s*<section', html, re.S).group(1)
     assert "{{ 7*7 }}{% raw %}" in card  # template syntax from the capture is not evaluated
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card  # markup is visible as text
     assert data_of(html)["ns"][2]["name"] == "sprint<script>alert(6)</script>"
