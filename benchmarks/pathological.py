@@ -7,7 +7,7 @@ one server port, 50 µs apart, each a bare handshake that is never used nor clos
 (SYN, SYN-ACK, ACK: "handshake"), a handshake closed at once (plus FIN-ACK both ways and
 the last ACK: "closed") or a refused attempt (SYN, RST-ACK: "refused"), then runs
 ``mcpsniff analyze --format json`` on it in a subprocess (``MCPSNIFF_WORKERS`` as
-given) and prints wall time, packets/s and the peak RSS of the process.  ``--tree``
+given) and prints wall and CPU time, packets/s and the peak RSS of the process.  ``--tree``
 runs the mcpsniff of other checkouts too (a ``git worktree`` of an older commit), on
 the same file right after this one's, for a before/after comparison in one run.
 """
@@ -68,18 +68,17 @@ def write(path: Path, kind: str, count: int) -> int:
 
 
 def measure(path: Path, packets: int, workers: str, tree: Path = ROOT) -> tuple[float, float, int]:
-    """(wall s, packets/s, peak RSS MiB) of `mcpsniff analyze --format json` (of checkout ``tree``) on ``path``."""
+    """(wall s, CPU s, peak RSS MiB) of `mcpsniff analyze --format json` (of checkout ``tree``) on ``path``."""
     env = {**os.environ, "MCPSNIFF_WORKERS": workers, "PYTHONPATH": str(tree)}
     # a wrapper process per run, so that its RUSAGE_CHILDREN peak is this run's alone
     wrapper = ("import resource, subprocess, sys, time; t = time.monotonic(); "
                "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True); "
-               "print(time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); print(p.stderr[-500:], file=sys.stderr)")
+               "r = resource.getrusage(resource.RUSAGE_CHILDREN); print(time.monotonic() - t, r.ru_utime + r.ru_stime, r.ru_maxrss, p.returncode); print(p.stderr[-500:], file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "mcpsniff", "analyze", "--format", "json", str(path)], cwd=tree, env=env, capture_output=True, text=True, check=True)
-    wall_text, peak_kib, code = proc.stdout.split()
+    wall_text, cpu_text, peak_kib, code = proc.stdout.split()
     if code not in ("0", "1"):
         print(f"  analyze failed ({code}): {proc.stderr.strip()}", file=sys.stderr)
-    wall = float(wall_text)
-    return wall, packets / wall, int(peak_kib) // 1024
+    return float(wall_text), float(cpu_text), int(peak_kib) // 1024
 
 
 def main() -> int:
@@ -95,8 +94,9 @@ def main() -> int:
             packets = write(path, kind, args.connections)
             size = path.stat().st_size / 1e6
             for tree in [ROOT, *args.tree]:
-                wall, rate, rss = measure(path, packets, args.workers, tree.resolve())
-                print(f"{kind:9} {args.connections:>9,} connections {packets:>10,} packets {size:7.1f} MB: {wall:6.1f} s, {rate / 1000:6.1f}k packets/s, peak RSS {rss} MiB (workers={args.workers}, {tree})", flush=True)
+                wall, cpu, rss = measure(path, packets, args.workers, tree.resolve())
+                print(f"{kind:9} {args.connections:>9,} connections {packets:>10,} packets {size:7.1f} MB: {wall:6.1f} s wall ({packets / wall / 1000:5.1f}k packets/s), "
+                      f"{cpu:6.1f} s CPU ({packets / cpu / 1000:5.1f}k packets/s), peak RSS {rss} MiB (workers={args.workers}, {tree})", flush=True)
             path.unlink()
     return 0
 
