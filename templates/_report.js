@@ -264,8 +264,11 @@
   function draw() {
     W = Math.max(tl.clientWidth, 400);
     var dpr = window.devicePixelRatio || 1;
-    canvas.width = Math.round(W * dpr); canvas.height = Math.round(height * dpr);
-    canvas.style.width = W + "px"; canvas.style.height = height + "px";
+    var cw = Math.round(W * dpr), ch = Math.round(height * dpr);
+    if (canvas.width !== cw || canvas.height !== ch) {  // resizing reallocates the bitmap: only when the size changed
+      canvas.width = cw; canvas.height = ch;
+      canvas.style.width = W + "px"; canvas.style.height = height + "px";
+    }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = C.bg; ctx.fillRect(0, 0, W, height);
     ctx.textBaseline = "alphabetic";
