@@ -39,6 +39,7 @@ class Context:
     behaviour: Behaviour = field(default_factory=Behaviour)
     answers: list[float] = field(default_factory=list)  # sorted times this server answered anybody
     modern: bool = False  # the namespace speaks the sessionless 2026-07-28 revision
+    lost: list[tuple[float, float, str, str, str]] = field(default_factory=list)  # (from, to, server, conn, bytes): client bytes the capture lost
 
     @property
     def t_back(self) -> float | None:
@@ -86,6 +87,16 @@ class Context:
         """The median time the namespace's calls took to be answered."""
         times = [ex.t_end - ex.t for ex in self.ns.exchanges[-50:] if is_call(ex) and ex.t_end is not None and ex.outcome == R.COMPLETE and ex.count == 1]
         return median(times) if times else 0.0
+
+    def lost_between(self, start: float, end: float) -> str:
+        """Evidence that requests of this server may be missing from the capture between two times
+        (client bytes lost on any of its connections: a pooled connection carries every namespace)."""
+        server = self.ns.exchanges[0].server
+        lost = [g for g in self.lost if g[0] <= end + 0.5 and g[1] >= start - 0.5 and (not g[2] or g[2] == server)]
+        if not lost:
+            return ""
+        total = sum(int(g[4]) for g in lost if g[4].isdigit())
+        return f"the capture lost {total or 'some'} bytes of client requests ({len(lost)} gap(s), connection {lost[0][3]}, after {self.rel(lost[0][0])}): the request that seems missing may be among them"
 
     def silent_since(self) -> float:
         """The namespace's last activity: its last request, the last refusal of the window, the trouble."""

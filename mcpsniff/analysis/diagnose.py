@@ -73,11 +73,17 @@ def _window_for(ns: NamespaceLifecycle, windows: list[RestartWindow]) -> tuple[R
 
 
 def _rebind(ctx: Context) -> Generation | None:
-    """The first new session that was set up (initialized, tools/list) and whose calls then worked."""
+    """The first new session that was set up (initialized, tools/list) and whose calls then worked.
+
+    A set-up step that is not in the capture only because the capture lost client bytes
+    meanwhile is not held against the session when its calls work.
+    """
     for gen in ctx.new_generations():
-        if gen.tools_list_xid is None or gen.initialized_xid is None:
-            continue
         calls = [ex for ex in ctx.gen_exchanges(gen) if ex.method == "POST" and not SETUP_METHODS.intersection(ex.rpc_methods)]
+        if gen.tools_list_xid is None or gen.initialized_xid is None:
+            first_call = next((ex for ex in calls if not failed(ex) and "tools/list" not in ex.rpc_methods), None)
+            if first_call is None or not ctx.lost_between(gen.t_start, first_call.t):
+                continue
         last_failure = max((ex.t for ex in calls if failed(ex) and not ctx.in_flight(ex)), default=None)
         if last_failure is None or any(ex.t > last_failure and not failed(ex) for ex in calls):
             return gen
@@ -184,7 +190,7 @@ class Judge:
         server = ns.exchanges[0].server
         before = [ex for ex in ns.exchanges if ex.t < trouble_t]
         modern = ns.revision == SESSIONLESS or (ns.revision == MIXED and is_modern((before or after or ns.exchanges)[-1]))
-        return Context(ns, window, trouble_t, self.t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon, th.give_up_after, th.hung_after, ns.client, behaviour(ns.client), self.answers.get(server, []), modern)
+        return Context(ns, window, trouble_t, self.t0, t_end, window.t_last_refused if window else None, old_sids, after, horizon, th.give_up_after, th.hung_after, ns.client, behaviour(ns.client), self.answers.get(server, []), modern, self.builder.lost_requests)
 
     # -- pass 2 ---------------------------------------------------------------------
     def plan(self, ctx: Context) -> Plan:
@@ -254,7 +260,11 @@ class Judge:
         if gen is not None and rule_call_lost_after_rebind(ctx) is None:
             diag.verdict, diag.signature, diag.basis = REBOUND, "new-session", PROVEN
             diag.t_rebound = gen.first_ok_call_t or gen.t_last
-            diag.evidence.append(f"new session {gen.session_id} initialized at {ctx.rel(gen.t_start)} with tools/list ({gen.tool_count if gen.tool_count is not None else '?'} tools)")
+            if gen.tools_list_xid is not None and gen.initialized_xid is not None:
+                diag.evidence.append(f"new session {gen.session_id} initialized at {ctx.rel(gen.t_start)} with tools/list ({gen.tool_count if gen.tool_count is not None else '?'} tools)")
+            else:
+                missing = "tools/list" if gen.tools_list_xid is None else "notifications/initialized"
+                diag.evidence.append(f"new session {gen.session_id} initialized at {ctx.rel(gen.t_start)} and its calls were answered; its {missing} is not in the capture, but {ctx.lost_between(gen.t_start, gen.t_last or gen.t_start)}")
             return diag
         survivor = _survived(ctx)
         if survivor is not None:

@@ -61,6 +61,8 @@ class _Conn:
     events: list[tuple[float, str, str]] = field(default_factory=list)  # (t, event, by)
     xids: list[str] = field(default_factory=list)
     closed_by: set[str] = field(default_factory=set)
+    last_request_t: float | None = None
+    opened_t: float | None = None
 
 
 class LifecycleBuilder:
@@ -82,6 +84,7 @@ class LifecycleBuilder:
         self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
         self.clients = ClientObserver()
         self.minted: dict[str, float] = {}  # session id -> when a response first carried it
+        self.lost_requests: list[tuple[float, float, str, str, str]] = []  # (from, to, server, conn, bytes): client bytes lost in the capture
         self.conformance = ConformanceObserver()
         self.hops = HopSampler()
         self.set_aside: list[str] = []  # server addresses whose traffic was a proxy's client hop
@@ -122,6 +125,8 @@ class LifecycleBuilder:
         server = conn.server
         if not self.compact:
             conn.events.append((rec.t, rec.event, rec.by))
+        if rec.event == "opened" and conn.opened_t is None:
+            conn.opened_t = rec.t
         if rec.event == "refused":
             self.restarts.refused(server, rec.t)
             self.last_refusal = rec.t
@@ -133,6 +138,9 @@ class LifecycleBuilder:
             self.unattributed.append({"conn": rec.conn, "t": rec.t, "event": rec.event, "by": rec.by, "client": conn.client, "server": server, "frame": rec.frame})
         if rec.event == "reset" and rec.by == "client" and conn.xids:
             self.clients.client_reset(rec.conn)
+        if rec.event == "gap" and rec.by == "client" and len(self.lost_requests) < 10_000:
+            # client bytes the capture lost, somewhere after this connection's last request we saw
+            self.lost_requests.append((conn.last_request_t or conn.opened_t or rec.t, rec.t, server, rec.conn, rec.detail.split(" ", 1)[0]))
         if rec.event == "closed":
             conn.closed_by.add(rec.by)
         if self.compact and (rec.event in ("refused", "reset", "open-at-end") or len(conn.closed_by) == 2):
@@ -175,6 +183,7 @@ class LifecycleBuilder:
         self.open[rec.xid] = ex
         conn = self.conns[rec.conn]
         conn.xids.append(rec.xid)
+        conn.last_request_t = rec.t
         self.clients.request(name, rec.conn, conn.client, rec.method, rec.headers, messages)
         if self.hops.wants(server):
             self.hops.add(server, rec.t, fingerprint(rec.method, rec.target, session, rec.body))

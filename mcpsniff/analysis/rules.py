@@ -136,7 +136,8 @@ def rule_initialized_missing(ctx: Context) -> Hit | None:
         notified = next((ex for ex in exs if ex.xid == gen.initialized_xid), None)
         others = [ex for ex in exs if ex.method == "POST" and not SETUP_METHODS.intersection(ex.rpc_methods)]
         if notified is None:
-            return Hit("initialized-missing", init, bool(others), [f"session {gen.session_id} was initialized at {ctx.rel(gen.t_start)} but notifications/initialized was never sent"])
+            lost = ctx.lost_between(gen.t_start, others[0].t if others else ctx.t_end)
+            return Hit("initialized-missing", init, bool(others) and not lost, [f"session {gen.session_id} was initialized at {ctx.rel(gen.t_start)} but notifications/initialized was never sent"] + ([lost] if lost else []))
         if notified.status not in (200, 202):
             return Hit("initialized-missing", notified, bool(others), [f"notifications/initialized in session {gen.session_id} was answered {result_text(notified)}, not 202"])
         early = [ex for ex in others if ex.t < notified.t]
@@ -152,7 +153,8 @@ def rule_tools_never_relisted(ctx: Context) -> Hit | None:
             if any("tools/list" in ex.rpc_methods for ex in exs):
                 return None  # it did ask (the answer is missing or failed): other rules judge that
             calls = [ex for ex in exs if not SETUP_METHODS.intersection(ex.rpc_methods)]
-            return Hit("tools-never-relisted", exs[-1], bool(calls), [f"session {gen.session_id} was established at {ctx.rel(gen.t_start)} but tools/list was never sent in it" + (f"; {len(calls)} other request(s) were" if calls else "")])
+            lost = ctx.lost_between(gen.t_start, exs[-1].t)
+            return Hit("tools-never-relisted", exs[-1], bool(calls) and not lost, [f"session {gen.session_id} was established at {ctx.rel(gen.t_start)} but tools/list was never sent in it" + (f"; {len(calls)} other request(s) were" if calls else "")] + ([lost] if lost else []))
     return None
 
 
