@@ -449,8 +449,8 @@ def judge_state(builder: LifecycleBuilder, config: Config, sources: list[str]) -
         else:
             judge.contexts[ns.name] = got
     judge.attribute()  # pass 2
-    for name, ctx in judge.contexts.items():  # pass 3: what the wire proves ...
-        diag = judge.proven_rebind(ctx)
+    for name, context in judge.contexts.items():  # pass 3: what the wire proves ...
+        diag = judge.proven_rebind(context)
         if diag is not None:
             judge.diags[name] = diag
     for ns in namespaces:  # ... then the rules and inferences, siblings' verdicts known

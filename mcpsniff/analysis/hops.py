@@ -57,7 +57,7 @@ class HopSampler:
                     continue
                 twins = 0
                 for t, fp in seen:
-                    times = table.get(fp)
+                    times = table.get(fp) or []
                     if times:
                         i = bisect_left(times, t)
                         if i < len(times) and times[i] - t <= RELAY_WINDOW:

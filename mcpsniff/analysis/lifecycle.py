@@ -14,7 +14,7 @@ from .. import records as R
 from ..config import Config
 from ..wire import jsonrpc
 from .clients import ClientObserver
-from .conformance import ConformanceObserver, meta_version, modern, rpc_name
+from .conformance import ConformanceObserver, meta_version, rpc_name
 from .hops import HopSampler, fingerprint
 from .model import Exchange, Generation, NamespaceLifecycle, SseTick
 from .namespaces import NamespaceResolver
@@ -253,6 +253,7 @@ class LifecycleBuilder:
             if not self.compact or len(ex.events) < MAX_TICKS_COMPACT:
                 ex.events.append(SseTick(t=rec.t, rpc="", data="" if self.compact else data, event=rec.event))
             return
+        messages: tuple[jsonrpc.RpcMessage, ...]
         if _plain_result(data) and "tools/list" not in ex.rpc_methods:
             rpc, messages = "response", ()  # the hot path: a routine answer, nothing in it to learn
         else:

@@ -249,7 +249,8 @@ def rule_gave_up_while_down(ctx: Context, fit: Fit | None = None) -> Hit | None:
     visible = [ex for ex in ctx.after if failed(ex)]
     attributed = [a for a in fit_attempts(fit) if fit is None or a.t > fit.anchor + 0.06]
     tries: list[Exchange | Attempt] = sorted([*visible, *attributed], key=lambda a: a.t)
-    stall = tries[-1] if tries else (cut_by_downtime(ctx) or (ctx.after or [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t] or [None])[-1])
+    earlier = ctx.after or [ex for ex in ctx.ns.exchanges if ex.t < ctx.trouble_t]
+    stall = tries[-1] if tries else (cut_by_downtime(ctx) or (earlier[-1] if earlier else None))
     gaps = attempt_gaps(attempt_times(ctx, fit))
     schedule = fit.schedule if fit is not None and fit.complete else match_schedule(gaps)
     where = "before the server came back" if back is not None else "and the server's return is not in the capture"
