@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +34,10 @@ SNAPLEN = 262144  # loopback segments can be 64 KiB and more (GSO): never trunca
 LINKTYPE_ETHERNET = 1
 _ARPHRD_LINKTYPES = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET}  # Ethernet, loopback (zeroed Ethernet header)
 _METHODS = (b"GET ", b"POST ", b"DELETE ", b"PUT ", b"PATCH ", b"HEAD ", b"OPTIONS ")
+TICKS = 1_000_000  # scapy's PcapNgWriter writes microsecond timestamps (no if_tsresol option)
+SOL_PACKET, PACKET_STATISTICS = 263, 6  # linux/if_packet.h
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+RCVBUF = 32 << 20  # bytes of socket buffer for bursts while Python is busy (scapy sets 64 KiB)
 
 
 def bpf_filter(ports: Iterable[int]) -> str:
@@ -111,6 +116,16 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
 
 
+def _grow_buffer(sock: socket.socket) -> None:
+    """A 32 MiB receive buffer (root may exceed net.core.rmem_max), else as much as allowed."""
+    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RCVBUF)
+            return
+        except OSError:
+            continue
+
+
 def _open_socket(iface: str, bpf: str | None) -> Any:
     """An AF_PACKET listening socket on ``iface`` that drops the outgoing loopback copies."""
     from scapy.arch.linux import L2ListenSocket
@@ -144,7 +159,10 @@ class LiveCapture:
     (``bpf=False`` filters by port in-process, as happens without libpcap).
     """
 
-    def __init__(self, ports: Iterable[int], output: Path, iface: str = "lo", bpf: bool = True) -> None:
+    def __init__(self, ports: Iterable[int], output: Path, iface: str = "lo", bpf: bool = True, on_frame: Callable[[float, int, int, bytes], None] | None = None) -> None:
+        self.on_frame = on_frame  # (t, frame number, link type, bytes) of each packet written, t as the file holds it
+        self.kernel_packets = 0  # what the kernel counted for the socket (PACKET_STATISTICS), loopback copies included
+        self.kernel_drops = 0  # packets the kernel dropped because the socket's buffer was full
         self.ports = frozenset(ports)
         if not self.ports:
             raise CaptureError("no port to capture (give --port)")
@@ -197,6 +215,7 @@ class LiveCapture:
         except OSError as exc:
             self._sock.close()
             raise CaptureError(f"cannot write {self.output}: {exc.strerror or exc}") from None
+        _grow_buffer(self._sock.ins)
         self._sniffer = AsyncSniffer(opened_socket=self._sock, prn=self._on_packet, store=False)
         self._sniffer.start()
         return self
@@ -207,7 +226,11 @@ class LiveCapture:
         try:
             frame = bytes(pkt)
             if self.stats.feed(self._linktype, frame):
-                self._writer.write_packet(frame, sec=float(pkt.time))
+                sec = float(pkt.time)
+                self._writer.write_packet(frame, sec=sec)
+                if self.on_frame is not None:
+                    ticks = int(sec * TICKS)  # what the pcapng block holds, read back as capture/pcap.py reads it
+                    self.on_frame(ticks // TICKS + (ticks % TICKS) * (1.0 / TICKS), self.stats.packets, self._linktype, frame)
         except Exception as exc:  # noqa: BLE001 - scapy would silently drop the socket; keep the reason
             self.error = f"capture stopped: {exc}"
 
@@ -227,12 +250,24 @@ class LiveCapture:
                 if pkt is not None:
                     self._on_packet(pkt)
             self.stats.duplicates = self._sock.duplicates
+            self.kernel_counts()
             self._sock.close()
             self._sock = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         return self.stats
+
+    def kernel_counts(self) -> tuple[int, int]:
+        """(packets, drops) the kernel counted for the socket so far (PACKET_STATISTICS; reading resets them, so they are summed here)."""
+        if self._sock is not None:
+            try:
+                got, dropped = struct.unpack("II", self._sock.ins.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+            except OSError:
+                got = dropped = 0
+            self.kernel_packets += got
+            self.kernel_drops += dropped
+        return self.kernel_packets, self.kernel_drops
 
     def __enter__(self) -> LiveCapture:
         return self.start()
