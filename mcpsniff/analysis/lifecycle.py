@@ -148,7 +148,8 @@ class LifecycleBuilder:
 
     def _request(self, rec: R.Request) -> None:
         messages = jsonrpc.parse(rec.body).messages if rec.body else ()
-        self._check_valid(messages, f"{rec.xid} ({rec.method} {rec.target}) request body")
+        if messages and (len(messages) > 1 or messages[0].kind == jsonrpc.INVALID):  # the where-text only when it may be needed
+            self._check_valid(messages, f"{rec.xid} ({rec.method} {rec.target}) request body")
         h = _mcp_headers(rec.headers)
         session = h.get("mcp-session-id")
         looks_mcp = bool(messages) or session is not None or rec.method == "GET" and "event-stream" in (h.get("accept") or "")
@@ -158,8 +159,7 @@ class LifecycleBuilder:
             self.skipped_requests += 1
             return
         version, mcp_method, mcp_name = h.get("mcp-protocol-version"), h.get("mcp-method"), h.get("mcp-name")
-        declared = meta_version(messages) if messages else ""
-        body_name = rpc_name(messages) if messages else ""
+        declared, body_name, init_version = _body_facts(messages) if messages else ("", "", "")
         ex = Exchange(
             xid=rec.xid,
             conn=rec.conn,
@@ -174,7 +174,7 @@ class LifecycleBuilder:
             rpc_ids=[m.id for m in messages if m.kind == "request"],
             request_headers=() if self.compact else rec.headers,
             request_body="" if self.compact else rec.body,
-            protocol=version or declared or _initialize_version(messages),
+            protocol=version or declared or init_version,
             mcp_method=mcp_method or "",
             mcp_name=mcp_name or body_name,
         )
@@ -346,11 +346,20 @@ def _mcp_headers(headers: R.Headers) -> dict[str, str]:
     return out
 
 
-def _initialize_version(messages: tuple[jsonrpc.RpcMessage, ...]) -> str:
-    for msg in messages:
-        if msg.method == "initialize" and isinstance(msg.params, dict) and isinstance(msg.params.get("protocolVersion"), str):
-            return msg.params["protocolVersion"][:40]
-    return ""
+def _body_facts(messages: tuple[jsonrpc.RpcMessage, ...]) -> tuple[str, str, str]:
+    """(version in params._meta, tool/prompt name or resource URI, initialize's protocolVersion) of a
+    request body, in one look at its first message (the one of every real request)."""
+    msg = messages[0] if len(messages) == 1 else None
+    if msg is None:
+        return meta_version(messages), rpc_name(messages), ""
+    params = msg.params
+    if type(params) is not dict:
+        return "", "", ""
+    meta = params.get("_meta")
+    declared = meta_version(messages) if type(meta) is dict else ""
+    name = rpc_name(messages) if msg.method in ("tools/call", "prompts/get", "resources/read") else ""
+    init = params["protocolVersion"][:40] if msg.method == "initialize" and isinstance(params.get("protocolVersion"), str) else ""
+    return declared, name, init
 
 
 def _modern_refusal(messages: tuple[jsonrpc.RpcMessage, ...]) -> bool:
