@@ -105,14 +105,31 @@ def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespa
 # --- further commands are added below this line (one function each) ---
 
 
+def _watch_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--on-stall CMD and --exit-on-stall (for watch, capture --watch, proxy --watch)."""
+    f = click.option("--exit-on-stall", is_flag=True, help="Stop at the first namespace shown stalled (the capture file is closed as on Ctrl-C) and exit 1.")(f)
+    return click.option("--on-stall", metavar="CMD", help="Run CMD (a shell command) once per namespace that becomes stalled, with MCPSNIFF_NAMESPACE, MCPSNIFF_SIGNATURE, MCPSNIFF_STALL_POINT, MCPSNIFF_BASIS, MCPSNIFF_INFERENCE, MCPSNIFF_DETAIL in its environment.")(f)
+
+
+def _watched(mode: str, config: Any, sources: list[str], on_stall: str | None, exit_on_stall: bool, **args: Any) -> Any:
+    """Run a watch (mcpsniff/watch.py), print its summary on stderr; the final analysis and whether it stopped on a stall."""
+    from .watch import run_watch, summary_line
+
+    analysis, watched = run_watch(mode, config, sources, on_stall=on_stall, exit_on_stall=exit_on_stall, **args)  # interval, view: run_watch's; the rest the source's
+    click.echo(summary_line(watched), err=True)
+    return analysis, exit_on_stall and watched.stalled
+
+
 @main.command()
 @click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535), required=True, metavar="PORT", help="TCP port of the MCP server (repeatable).")
 @click.option("--iface", default="lo", show_default=True, help="Interface to capture on.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="pcapng file to write  [default: mcpsniff-<time>.pcapng]")
 @click.option("--duration", type=Seconds(min=0, min_open=True), metavar="SECONDS", help="Stop after this long (default: Ctrl-C or SIGTERM).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config for the analysis.")
+@click.option("--watch", "watching", is_flag=True, help="Show every namespace's state live while capturing (as `mcpsniff watch`).")
+@_watch_options
 @friendly_errors
-def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: float | None, config_path: Path | None) -> None:
+def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: float | None, config_path: Path | None, watching: bool, on_stall: str | None, exit_on_stall: bool) -> None:
     """Capture MCP traffic live on loopback, then tell which namespace failed to rebind.
 
     Writes a pcapng file as packets arrive (readable even if mcpsniff is killed),
@@ -137,11 +154,16 @@ def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: f
 
     config = load_config(config_path)  # a bad config fails now, not after the capture
     output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
-    run_capture(ports, output, iface=iface, duration=duration)
-    click.echo(f"capture written to {output}", err=True)
-    analysis = analyze_files([output], config=config, ports=ports)
+    stopped = False
+    if watching or on_stall or exit_on_stall:  # the analysis is made as packets come: no second read
+        analysis, stopped = _watched("live", config, [str(output)], on_stall, exit_on_stall, ports=ports, output=output, iface=iface, duration=duration)
+        click.echo(f"capture written to {output}", err=True)
+    else:
+        run_capture(ports, output, iface=iface, duration=duration)
+        click.echo(f"capture written to {output}", err=True)
+        analysis = analyze_files([output], config=config, ports=ports)
     click.echo(render_text(analysis, color=sys.stdout.isatty()))
-    sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
+    sys.exit(EXIT_STALLED if analysis.stalled or stopped else EXIT_OK)
 
 
 @main.command()
@@ -251,8 +273,10 @@ def report(files: tuple[Path, ...], output: Path, config_path: Path | None, shar
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Records file to write  [default: mcpsniff-<time>.jsonl]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (body size cap, and the analysis).")
 @click.option("--listen-host", default="127.0.0.1", show_default=True, help="Address the proxy listens on.")
+@click.option("--watch", "watching", is_flag=True, help="Show every namespace's state live from the records as they are written (as `mcpsniff watch`).")
+@_watch_options
 @friendly_errors
-def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Path | None, listen_host: str) -> None:
+def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Path | None, listen_host: str, watching: bool, on_stall: str | None, exit_on_stall: bool) -> None:
     """Record MCP traffic through a reverse proxy (mitmdump + the mcpsniff addon).
 
     Point your MCP clients at the --listen port instead of the server. Every request,
@@ -280,6 +304,12 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
 
     config = load_config(config_path)  # a bad config fails now, not after the run
     output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+
+    if watching or on_stall or exit_on_stall:  # the records are analyzed as the addon writes them: no second read
+        analysis, stopped = _watched("proxy", config, [str(output)], on_stall, exit_on_stall, listen_port=listen_port, upstream=upstream, output=output, config_path=config_path, listen_host=listen_host)
+        click.echo(f"\nrecords written to {output}", err=True)
+        click.echo(render_text(analysis, color=sys.stdout.isatty()))
+        sys.exit(EXIT_STALLED if analysis.stalled or stopped else EXIT_OK)
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -514,3 +544,59 @@ def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: P
     comparison = compare(analyze_files([before], config=config, ports=ports, full=False), analyze_files([after], config=config, ports=ports, full=False), slower_than)
     click.echo(render_diff_json(comparison) if fmt == "json" else render_diff_text(comparison, color=sys.stdout.isatty()))
     sys.exit(EXIT_STALLED if comparison.worse else EXIT_OK)
+
+
+@main.command()
+@click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="TCP port of the MCP server to capture live (repeatable); with --follow, only these ports of a followed pcap are analyzed.")
+@click.option("--follow", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Instead of capturing, follow FILE as another process writes it, like tail -f: records (.jsonl) from the mitmproxy addon or `mcpsniff proxy`, pcap/pcapng from `tcpdump -w` or `mcpsniff capture`.")
+@click.option("--iface", default="lo", show_default=True, help="Interface to capture on.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="pcapng file the live capture writes  [default: mcpsniff-<time>.pcapng]")
+@click.option("--duration", type=Seconds(min=0, min_open=True), metavar="SECONDS", help="Stop after this long (default: Ctrl-C or SIGTERM).")
+@click.option("--interval", type=Seconds(min=0.1), default=1.0, show_default=True, metavar="SECONDS", help="Seconds between two judgements of the verdicts so far.")
+@_watch_options
+@click.option("--view", type=click.Choice(["auto", "table", "lines"]), default="auto", show_default=True, help="table: a live table (rich); lines: one line per state change (for logs); auto: table on a terminal.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config for the analysis.")
+@friendly_errors
+def watch(ports: tuple[int, ...], follow: Path | None, iface: str, output: Path | None, duration: float | None, interval: float, on_stall: str | None, exit_on_stall: bool, view: str, config_path: Path | None) -> None:
+    """Show every namespace's state live: connected, disrupted, retrying, rebound, stalled.
+
+    Captures --port on loopback (writing a pcapng as `mcpsniff capture` does), or
+    follows a growing capture or records file, and judges the verdicts so far about
+    once a second: connected (session id, revision), disrupted by a restart, retrying
+    (attempt n of the schedule recognised), rebound (how long it took), stalled
+    (signature, stall point) as soon as the rules can tell. Each record is read once;
+    at the end the report printed is that of `mcpsniff analyze` of the file. Without a
+    terminal it prints one line per state change. Stops on Ctrl-C, SIGTERM, --duration
+    or (--exit-on-stall) the first stall.
+
+    \b
+    Examples:
+      mcpsniff watch --port 5076
+      mcpsniff watch --port 5076 -o run.pcapng --on-stall 'notify-send "$MCPSNIFF_NAMESPACE stalled: $MCPSNIFF_SIGNATURE"'
+      mcpsniff watch --follow run.jsonl --exit-on-stall
+      tcpdump -i lo -U -w cap.pcap tcp port 5076 & mcpsniff watch --follow cap.pcap --view lines
+
+    Exit code: 0 nothing stalled, 1 a namespace stalled (at the end, or --exit-on-stall),
+    2 bad input or capture error, 3 internal error.
+    """
+    import time
+
+    from .config import load_config
+    from .errors import BadInputError
+    from .report.text import render_text
+
+    config = load_config(config_path)
+    common = {"on_stall": on_stall, "exit_on_stall": exit_on_stall, "interval": interval, "view": view}
+    if follow is not None:
+        if output is not None:
+            raise BadInputError("-o is for the live capture; --follow reads a file another process writes")
+        analysis, stopped = _watched("follow", config, [str(follow)], path=follow, ports=ports or None, duration=duration, **common)
+    elif ports:
+        output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
+        analysis, stopped = _watched("live", config, [str(output)], ports=ports, output=output, iface=iface, duration=duration, **common)
+        click.echo(f"capture written to {output}", err=True)
+    else:
+        raise BadInputError("nothing to watch: give --port PORT (live capture) or --follow FILE")
+    click.echo("")
+    click.echo(render_text(analysis, color=sys.stdout.isatty()))
+    sys.exit(EXIT_STALLED if analysis.stalled or stopped else EXIT_OK)

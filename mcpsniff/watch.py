@@ -374,3 +374,34 @@ def watch_proxy(watch: Watch, listen_port: int, upstream: str, output: Path, con
     if died:
         raise CaptureError(died[0])
     return analysis
+
+
+def run_watch(mode: str, config: Config, sources: list[str], on_stall: str | None = None, exit_on_stall: bool = False, interval: float = 1.0, view: str = "auto", **source_args: Any) -> tuple[Analysis, Watch]:
+    """``mode`` "live" (watch_live's arguments), "follow" (watch_follow's) or "proxy" (watch_proxy's),
+    with the view (a live table on a terminal, lines otherwise) and Ctrl-C/SIGTERM handled."""
+    from .api import fewer_collections
+
+    shown = make_view(None if view == "auto" else view == "table")
+    w = Watch(config, sources, shown, on_stall=on_stall, exit_on_stall=exit_on_stall, interval=interval)
+    run = {"live": watch_live, "follow": watch_follow, "proxy": watch_proxy}[mode]
+    shown.start(f"mcpsniff watch: {' '.join(sources)}")
+    try:
+        with stop_on_signals(w.stop), fewer_collections():
+            analysis = run(w, **source_args)
+    finally:
+        shown.stop()
+    return analysis, w
+
+
+def summary_line(w: Watch) -> str:
+    """What the watch did, for stderr at the end (and the benchmark)."""
+    c = w.counters
+    mean = c.snapshot_seconds / c.snapshots * 1000 if c.snapshots else 0.0
+    parts = [f"{c.records} records", f"{c.snapshots} snapshots (mean {mean:.0f} ms, slowest {c.slowest_snapshot * 1000:.0f} ms)"]
+    if c.frames:
+        parts.append(f"{c.frames} packets analyzed")
+    if "packets" in c.extra:
+        parts.append(f"kernel: {c.kernel_packets} packets to the socket (loopback copies included), {c.kernel_drops} dropped; {c.dropped} not analyzed (backlog full, peak {c.backlog_peak})")
+    if c.hooks:
+        parts.append(f"--on-stall ran {c.hooks} time(s)")
+    return "mcpsniff watch: " + ", ".join(parts)
