@@ -186,7 +186,7 @@ class McpSniff:
         except OSError as exc:
             message = f"mcpsniff: cannot write records to {path}: {exc.strerror or exc}; traffic passes, retrying every {RETRY_EVERY:g} s"
             if message != self._complaint:
-                log.error(message)
+                log.warning(message)  # a warning: mitmdump exits on an error logged while it starts
                 self._complaint = message
             return
         self._file = fh
@@ -212,7 +212,7 @@ class McpSniff:
     def _failed(self, exc: OSError) -> None:
         message = f"mcpsniff: writing records to {self._path} failed: {exc.strerror or exc}; traffic passes, retrying every {RETRY_EVERY:g} s"
         if message != self._complaint:
-            log.error(message)
+            log.warning(message)
             self._complaint = message
         self._close_file()
         self._writer = None
