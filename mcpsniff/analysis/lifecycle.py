@@ -228,7 +228,7 @@ class LifecycleBuilder:
             if ex.error == "session-not-found" and ex.session_id:
                 self.restarts.session_lost(ex.server, rec.t, self.minted.get(ex.session_id))
             if ex.error == "upstream-unavailable":  # a reverse proxy answering for a server that is down
-                self.restarts.refused(ex.server, ex.t)
+                self.restarts.refused(ex.server, ex.t, "proxy")
                 self.last_refusal = ex.t
         if rec.status >= 400 or (ex.protocol and ex.protocol[:5] not in _SESSION_ERA) or "initialize" in ex.rpc_methods:
             self.conformance.response(ex.server, rec.t, ex.method, ex.rpc_methods, ex.session_id, ex.protocol, rec.status, ex.new_session_id, any(m.kind == "error" for m in messages))

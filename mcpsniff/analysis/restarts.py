@@ -39,6 +39,7 @@ class RestartTracker:
     _closes: dict[str, deque[float]] = field(default_factory=dict)
     _responses: dict[str, deque[float]] = field(default_factory=dict)
     _opens: dict[str, deque[float]] = field(default_factory=dict)
+    _proxied: dict[str, int] = field(default_factory=dict)  # per server: the refusals that were a proxy's 502/503
 
     def _recent(self, table: dict[str, deque[float]], server: str, t: float) -> deque[float]:
         recent = table.setdefault(server, deque())
@@ -47,10 +48,13 @@ class RestartTracker:
             recent.popleft()
         return recent
 
-    def refused(self, server: str, t: float) -> None:
+    def refused(self, server: str, t: float, kind: str = "refused") -> None:
+        """A connection refused (``kind`` "refused"), or a proxy's 502/503 for a server that is down ("proxy")."""
         cluster = self._current.get(server)
         if cluster is not None and t == cluster.last:
             return  # the same refusal told twice (connection and exchange records)
+        if kind == "proxy":
+            self._proxied[server] = self._proxied.get(server, 0) + 1
         if cluster is None or t - cluster.last > CLUSTER_GAP or cluster.served_again:
             # The server went down after its last good response: its closes since then start the window.
             last_good = max((r for r in self._responses.get(server, ()) if r <= t), default=None)
@@ -112,8 +116,11 @@ class RestartTracker:
     def windows(self, t0: float) -> list[RestartWindow]:
         result = []
         for c in sorted(self.clusters, key=lambda c: c.t_down):
-            if c.refusals:
-                evidence = [f"{c.refusals} connection(s) to {c.server or 'the server'} refused between +{c.first - t0:.2f}s and +{c.last - t0:.2f}s"]
+            proxied = min(self._proxied.get(c.server, 0), c.refusals)
+            if c.refusals and proxied == c.refusals:
+                evidence = [f"a proxy answered {c.refusals} request(s) to {c.server or 'the server'} with 502/503 between +{c.first - t0:.2f}s and +{c.last - t0:.2f}s: the server behind it was down"]
+            elif c.refusals:
+                evidence = [f"{c.refusals - proxied} connection(s) to {c.server or 'the server'} refused" + (f" and {proxied} request(s) answered 502/503 by a proxy" if proxied else "") + f" between +{c.first - t0:.2f}s and +{c.last - t0:.2f}s"]
             else:
                 evidence = [f"no connection was refused, but {c.closes_before} connection(s) were closed by {c.server or 'the server'} at once at +{c.first - t0:.2f}s and an old session id was rejected at +{(c.lost_sessions_at or c.last) - t0:.2f}s: the server restarted and lost its sessions"]
             if c.closes_before and c.refusals:
