@@ -43,3 +43,6 @@ def test_server_hop_client_hop_both_hops_and_jsonl_agree(folder: Path) -> None:
     sessions = {view: {ns.name: len(ns.generations) for ns in a.namespaces} for view, a in views.items()}
     assert sessions["both hops"] == sessions["server hop"]
     assert any("both hops of a proxy" in w for w in views["both hops"].warnings)
+    # the client hop saw the proxy's 502s, not refused connections (tshark sees no RST there)
+    client_hop = " ".join(views["client hop"].restarts[0].evidence)
+    assert "a proxy answered" in client_hop and "502/503" in client_hop and "refused" not in client_hop.split("with 502/503")[0]
