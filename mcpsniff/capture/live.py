@@ -216,6 +216,8 @@ class LiveCapture:
             self._sock.close()
             raise CaptureError(f"cannot write {self.output}: {exc.strerror or exc}") from None
         _grow_buffer(self._sock.ins)
+        self.kernel_counts()  # reading resets them: drops while scapy set the socket up (a 0-byte buffer until the filter is on) are not the capture's
+        self.kernel_packets = self.kernel_drops = 0
         self._sniffer = AsyncSniffer(opened_socket=self._sock, prn=self._on_packet, store=False)
         self._sniffer.start()
         return self
