@@ -37,6 +37,7 @@ DEAD_MAX = 65536  # tombstones kept at most
 SYN_TTL = 120.0  # s: an unanswered SYN is forgotten after this
 MAX_SYNS = 20_000  # unanswered SYNs kept at most (the oldest are forgotten first: a SYN flood cannot grow memory)
 MAX_OPEN = 20_000  # open connections before the oldest that never carried a byte are set aside (TcpOpenAtEnd)
+SET_ASIDE_AFTER = 1.0  # s a connection must have been open without a byte before it may be set aside
 SWEEP_EVERY = 0.1  # s of capture time between checks of waiting holes
 
 _M = 0xFFFFFFFF
@@ -376,13 +377,15 @@ class TcpReassembler:
             self._set_aside(conn.first_t, ev)
 
     def _set_aside(self, t: float, ev: list[TcpEvent]) -> None:
-        """More than MAX_OPEN connections open: forget the oldest half of those that never
-        carried a byte (a port scan, a pool of idle sockets, a million handshakes), each with
+        """More than MAX_OPEN connections open: forget the oldest of those that never carried a
+        byte in SET_ASIDE_AFTER s or more (a port scan, a pool of idle sockets, a million
+        handshakes), down to MAX_OPEN / 2 connections, each with
         a TcpOpenAtEnd, so memory stays bounded by the connections in use.  No tombstone: a
         byte that comes later on one of them starts a connection picked up mid-stream.
         The next check waits until the table has doubled again (linear time overall)."""
         conns = dict.fromkeys(e[0] for e in self._conns.values())
-        unused = [c for c in conns if c.mark is not None and c.mark == (c.c2s.next, c.s2c.next)
+        recent = t - SET_ASIDE_AFTER  # a connection just opened is about to be used
+        unused = [c for c in conns if c.mark is not None and c.first_t < recent and c.mark == (c.c2s.next, c.s2c.next)
                   and not (c.c2s.pending or c.s2c.pending or c.c2s.fin_done or c.s2c.fin_done)]
         unused.sort(key=lambda c: c.first_t)
         for conn in unused[: max(0, len(conns) - MAX_OPEN // 2)]:
