@@ -79,6 +79,7 @@ class _Strings:
         self.strings: list[str] = []
         self.string_index: dict[str, int] = {}
         self.bodies: list[str] = []
+        self.sv: Any = None  # set by report_data: redact, then intern
 
     def headers(self, headers: Any) -> int:
         """Index of the header set in ``sets`` (each a list of indexes into ``table``)."""
@@ -109,6 +110,22 @@ class _Strings:
             self.strings.append(value)
         return found
 
+    def redacted(self, redact: Any) -> Any:
+        """``s(redact(value))`` memoised by the value as captured: one look-up per repeated string."""
+        cache: dict[Any, int] = {}
+        get, s = cache.get, self.s
+
+        def sv(value: Any) -> int:
+            try:
+                found = get(value)
+            except TypeError:  # unhashable (a list where a string belongs)
+                return s(redact(value))
+            if found is None:
+                found = cache[value] = s(redact(value))
+            return found
+
+        return sv
+
     def body(self, value: Any) -> int:
         """Index of a body (or SSE data) in ``bodies``."""
         self.bodies.append(value if type(value) is str else str(value))
@@ -129,21 +146,22 @@ def _exchange(ex: Exchange, ns_index: int, t0: float, strings: _Strings, redacto
     are usually empty are tested before a call."""
     v = redactor.value if redactor is not None else _same
     hv = redactor.headers if redactor is not None else _same
+    sv = strings.sv if strings.sv is not None else strings.s
     s, body = strings.s, strings.body
     t_response, t_end = ex.t_response, ex.t_end
     row: dict[str, Any] = {
-        "i": v(ex.xid), "n": ns_index, "t": round(ex.t - t0, 6), "m": s(v(ex.method)), "rpc": s(",".join([str(v(m)) for m in ex.rpc_methods]) if ex.rpc_methods else ""),
+        "i": v(ex.xid), "n": ns_index, "t": round(ex.t - t0, 6), "m": sv(ex.method), "rpc": s(",".join([str(v(m)) for m in ex.rpc_methods]) if ex.rpc_methods else ""),
         "s": ex.status, "r": None if t_response is None else round(t_response - t0, 6), "e": None if t_end is None else round(t_end - t0, 6),
-        "o": s(v(ex.outcome)), "g": ex.generation, "c": s(v(ex.conn)), "u": s(v(ex.target)),
+        "o": sv(ex.outcome), "g": ex.generation, "c": sv(ex.conn), "u": sv(ex.target),
     }
     if ex.error:
-        row["err"] = s(v(ex.error))
+        row["err"] = sv(ex.error)
     if ex.error_detail:
-        row["ed"] = s(v(ex.error_detail))
+        row["ed"] = sv(ex.error_detail)
     if ex.session_id:
-        row["sid"] = s(v(ex.session_id))
+        row["sid"] = sv(ex.session_id)
     if ex.new_session_id:
-        row["nsid"] = s(v(ex.new_session_id))
+        row["nsid"] = sv(ex.new_session_id)
     if ex.frame is not None:
         row["f"] = ex.frame
     if ex.tool_count:
@@ -153,11 +171,11 @@ def _exchange(ex: Exchange, ns_index: int, t0: float, strings: _Strings, redacto
     if ex.rpc_ids:
         row["ids"] = v(ex.rpc_ids, "rpc_ids")
     if ex.protocol:
-        row["pv"] = s(v(ex.protocol))
+        row["pv"] = sv(ex.protocol)
     if ex.mcp_method:
-        row["mm"] = s(v(ex.mcp_method))
+        row["mm"] = sv(ex.mcp_method)
     if ex.mcp_name:
-        row["mn"] = s(v(ex.mcp_name))
+        row["mn"] = sv(ex.mcp_name)
     if ex.request_headers:
         row["qh"] = strings.headers(hv(ex.request_headers))
     if ex.response_headers:
@@ -167,7 +185,7 @@ def _exchange(ex: Exchange, ns_index: int, t0: float, strings: _Strings, redacto
     if ex.response_body:
         row["rb"] = body(v(ex.response_body))
     if ex.events:
-        row["ev"] = [[round(ev.t - t0, 6), s(v(ev.rpc)), body(v(ev.data)) if ev.data else None, None if ev.id is None else v(ev.id), s(v(ev.event)), ev.retry]
+        row["ev"] = [[round(ev.t - t0, 6), sv(ev.rpc), body(v(ev.data)) if ev.data else None, None if ev.id is None else v(ev.id), sv(ev.event), ev.retry]
                      for ev in ex.events]
     return row
 
@@ -209,6 +227,7 @@ def report_data(analysis: Analysis, exchanges_of: Analysis | None = None, redact
     (default: ``analysis``) and are redacted with ``redactor`` as they are built."""
     t0 = analysis.t0
     strings = _Strings()
+    strings.sv = strings.redacted(redactor.value if redactor is not None else _same)
     source = exchanges_of if exchanges_of is not None else analysis
     exchanges = [_exchange(ex, i, t0, strings, redactor) for i, ns in enumerate(source.namespaces) for ex in ns.exchanges]
     exchanges.sort(key=lambda row: row["t"])
