@@ -44,6 +44,15 @@ HOST = "127.0.0.1"
 HOLD_TIMEOUT = 20.0  # s a ``hold`` tool waits for the gate before giving up
 
 
+def raw_sockets_refused() -> bool:
+    """True where a live capture cannot run (no root or CAP_NET_RAW): its tests are skipped then."""
+    try:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW):
+            return False
+    except PermissionError:
+        return True
+
+
 def free_port(host: str = HOST) -> int:
     """A port that was free a moment ago (bind to 0, read, close)."""
     with socket.socket() as sock:

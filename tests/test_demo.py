@@ -17,16 +17,11 @@ import pytest
 
 from mcpsniff.api import analyze_files
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mcp_lab import raw_sockets_refused  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(p for p in (ROOT / "captures").glob("sample-*") if (p / "expected.json").exists())
-
-
-def _raw_sockets_refused() -> bool:
-    try:
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW):
-            return False
-    except PermissionError:
-        return True
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -54,7 +49,7 @@ def listening(port: int) -> bool:
     return False
 
 
-@pytest.mark.skipif(_raw_sockets_refused(), reason="the demo's live capture needs raw sockets (root or CAP_NET_RAW)")
+@pytest.mark.skipif(raw_sockets_refused(), reason="the demo's live capture needs raw sockets (root or CAP_NET_RAW)")
 def test_demo_end_to_end_finds_the_stalled_namespace(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.run(

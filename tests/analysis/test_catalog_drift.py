@@ -6,7 +6,6 @@ that is gone (it kept its old catalogue), captured live on lo; and `check --requ
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from pathlib import Path
 
@@ -18,15 +17,7 @@ from mcpsniff.capture.live import LiveCapture
 from mcpsniff.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mcp_lab import LabServer, call_text, lab_session  # noqa: E402
-
-
-def _raw_sockets_refused() -> bool:
-    try:
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW):
-            return False
-    except PermissionError:
-        return True
+from mcp_lab import LabServer, call_text, lab_session, raw_sockets_refused  # noqa: E402
 
 
 async def _session(url: str, calls: list[tuple[str, dict]]) -> list[str]:
@@ -43,7 +34,7 @@ async def _session(url: str, calls: list[tuple[str, dict]]) -> list[str]:
     return out
 
 
-@pytest.mark.skipif(_raw_sockets_refused(), reason="the live capture needs raw sockets (root or CAP_NET_RAW)")
+@pytest.mark.skipif(raw_sockets_refused(), reason="the live capture needs raw sockets (root or CAP_NET_RAW)")
 def test_a_tool_missing_after_the_restart_is_a_finding_and_a_gate(tmp_path: Path) -> None:
     pcap = tmp_path / "drift.pcapng"
     with LabServer(("tasks",)) as lab:
