@@ -40,13 +40,13 @@ AGENTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"codex[\w-]*/?([\w.]*)", re.I), "codex", "Codex CLI"),
     (re.compile(r"cursor/?([\w.]*)", re.I), "cursor", "Cursor"),
     (re.compile(r"^(?:node|undici)(?:/([\w.]+))?$", re.I), "ts-sdk", "TypeScript SDK (Node fetch)"),
-    (re.compile(r"python-httpx/([\w.]+)", re.I), "python-sdk", "Python SDK (httpx)"),
-    (re.compile(r"python-httpx2/([\w.]+)", re.I), "python-sdk", "Python SDK 2.x (httpx2)"),
+    (re.compile(r"python-httpx/([\w.]+)", re.I), "python-sdk", "Python SDK"),
+    (re.compile(r"python-httpx2/([\w.]+)", re.I), "python-sdk", "Python SDK 2.x"),
     (re.compile(r"go-http-client/([\w.]+)", re.I), "go-sdk", "Go SDK (net/http)"),
     (re.compile(r"rmcp/?([\w.]*)", re.I), "rust-sdk", "Rust SDK (rmcp)"),
 )
 
-SDK_LABELS = {"ts-sdk": "TypeScript SDK (Node fetch)", "python-sdk": "Python SDK (httpx)"}
+SDK_LABELS = {"ts-sdk": "TypeScript SDK (Node fetch)", "python-sdk": "Python SDK"}
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 PYTHON_SDK_DEFAULT_INFO = ("mcp", "0.1.0")  # the Python SDK client's clientInfo unless the host sets one
 

@@ -261,7 +261,7 @@ def _summary(analysis: Analysis, data: dict[str, Any]) -> list[dict[str, Any]]:
     for i, ns in enumerate(analysis.namespaces):
         d = ns.diagnosis
         back = d.t_server_back
-        sessions = [(g.session_id or "?")[:8] for g in ns.generations]
+        sessions = [g.session_id[:8] if g.session_id else (f"i{g.index}" if g.kind == "instance" else "?") for g in ns.generations]  # i<n>: a 2026-07-28 client instance
         rows.append({
             "index": i, "name": ns.name, "verdict": d.verdict, "signature": d.signature, "revision": ns.revision, "probe": ns.probe,
             "generations": len(ns.generations), "sessions": " → ".join(sessions),
