@@ -2,9 +2,9 @@
 
 One ``LifecycleBuilder`` is fed each record once, as it arrives, from one of three sources:
 
-- live: scapy on ``lo`` (``capture/live.py``) writes the pcapng as ``capture`` does and hands
-  each frame written to this process's main thread through a queue; the frames go through
-  the same pipeline ``analyze`` uses (``wire.pipeline.records_from_frames``);
+- live: scapy on ``lo`` (``capture/live.py``), in a process of its own, writes the pcapng as
+  ``capture`` does, flushing every packet; this process follows the file as it grows and
+  puts the frames through the pipeline ``analyze`` uses (``wire.pipeline.records_from_frames``);
 - follow: a growing pcap/pcapng or records JSONL another process writes (``capture/follow.py``);
 - proxy: ``mcpsniff proxy``'s mitmdump, its records file followed as the addon writes it.
 
@@ -27,10 +27,14 @@ MCPSNIFF_TIME (epoch seconds of the capture) and MCPSNIFF_SOURCE in its environm
 from __future__ import annotations
 
 import contextlib
+import gc
+import json
 import os
-import queue
+import pickle
+import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -48,8 +52,10 @@ from .report.live import STALLED, LineView, NsState, TableView, states_of, stead
 
 SNAPSHOT_SHARE = 5.0  # a snapshot that took x s is followed by the next one at least 5x later (<= 20% of the time)
 IDLE_SLEEP = 0.1  # s between looks at a followed file that did not grow
-MAX_BACKLOG = 500_000  # frames waiting for the analysis (live); beyond: counted as dropped, still written to the file
+CHILD_STOP = 30.0  # s for the capture process to write what it has and exit after SIGTERM
 HOOK_WAIT = 10.0  # s at the end for --on-stall commands still running
+COLLECT_EVERY = 0.05  # s between two looks at the pipe of a snapshot child
+FORK_ABOVE = 0.25  # s of CPU: snapshots slower than this are taken in a forked child (Watch._fork)
 CONFIRM = 1.0  # s of capture time an inferred stall must hold before it is shown (see Watch._confirmed)
 
 
@@ -60,13 +66,14 @@ class Counters:
     records: int = 0
     frames: int = 0  # frames handed to the analysis (live, follow of a pcap)
     snapshots: int = 0
-    snapshot_seconds: float = 0.0
+    snapshot_seconds: float = 0.0  # wall time
+    snapshot_cpu: float = 0.0  # CPU time of the thread
     slowest_snapshot: float = 0.0
-    backlog_peak: int = 0  # most frames waiting in the queue at once (live)
-    dropped: int = 0  # frames the analysis never saw because the backlog was full (live)
+    backlog_peak: int = 0  # most bytes of the followed file not read yet, at a snapshot
     kernel_packets: int = 0
     kernel_drops: int = 0
     hooks: int = 0
+    forked: int = 0  # snapshots taken in a child process
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -91,6 +98,9 @@ class Watch:
         self.t0 = 0.0
         self._due = time.monotonic() + interval
         self._suspected: dict[str, float] = {}  # namespace -> capture time a snapshot first inferred it stalled
+        self.fork_above: float | None = FORK_ABOVE  # s of CPU a snapshot took before the next ones are forked (None: never)
+        self._last_cpu = 0.0
+        self._forked: tuple[int, int, float, bytearray] | None = None  # (pid, pipe, started, bytes so far) of a snapshot child
 
     # -- fed by the sources ------------------------------------------------------------
     def feed(self, rec: Record) -> None:
@@ -104,28 +114,110 @@ class Watch:
             self.tick()
 
     def tick(self) -> None:
-        """Take a snapshot now and show what changed."""
-        start = time.monotonic()
-        if self.builder.namespaces:
-            analysis = snapshot(self.builder, self.config, self.sources)
-            self.t0 = analysis.t0
-            self._update(states_of(analysis))
-        cost = time.monotonic() - start
+        """Take a snapshot now (or start one in a child process, see ``fork_above``) and show what changed."""
+        if self._forked is not None:
+            self._collect()
+            return
+        if not self.builder.namespaces:
+            self._done(0.0, 0.0)
+            return
+        if self.fork_above is not None and self._last_cpu >= self.fork_above and hasattr(os, "fork"):
+            self._fork()
+            return
+        start, cpu = time.monotonic(), time.thread_time()
+        analysis = snapshot(self.builder, self.config, self.sources)
+        self.t0 = analysis.t0
+        self._update(states_of(analysis))
+        self._done(time.monotonic() - start, time.thread_time() - cpu)
+
+    def _done(self, cost: float, cpu: float) -> None:
         c = self.counters
         c.snapshots += 1
         c.snapshot_seconds += cost
+        c.snapshot_cpu += cpu
         c.slowest_snapshot = max(c.slowest_snapshot, cost)
-        self._due = time.monotonic() + max(self.interval, SNAPSHOT_SHARE * cost)
+        self._last_cpu = cpu
+        self._due = time.monotonic() + max(self.interval, SNAPSHOT_SHARE * cpu)  # CPU time: on a busy machine the wall time is longer
         self.view.show(self.states, self.t0, self.status_line(cost))
         self._reap()
+
+    # A snapshot of a big state takes seconds: taken in the feeding thread it would hold up the
+    # records meanwhile (the followed file piles up). Once one took more than ``fork_above`` s of
+    # CPU, they are taken in a forked child (a copy-on-write image of the builder at that
+    # moment) while this process goes on reading; the child sends the states back through a pipe.
+    def _fork(self) -> None:
+        read_end, write_end = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the child: judge, send, leave without running any clean-up of the parent's
+            code = 1
+            try:
+                os.close(read_end)
+                gc.disable()  # a collection would touch (and so copy) every page of the image
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                cpu = time.thread_time()
+                analysis = snapshot(self.builder, self.config, self.sources)
+                data = pickle.dumps((states_of(analysis), analysis.t0, time.thread_time() - cpu))
+                with os.fdopen(write_end, "wb") as out:
+                    out.write(data)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        self._forked = (pid, read_end, started, bytearray())
+        self._due = time.monotonic() + COLLECT_EVERY
+        self.counters.forked += 1
+
+    def _collect(self, wait: bool = False) -> None:
+        """Read what the snapshot child sent so far; at its end, show the states it judged."""
+        assert self._forked is not None
+        pid, fd, started, data = self._forked
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                if not wait:
+                    self._due = time.monotonic() + COLLECT_EVERY  # look again then, not at every record
+                    return
+                select.select([fd], [], [], 1.0)
+                continue
+            if not chunk:
+                break
+            data += chunk
+        os.close(fd)
+        os.waitpid(pid, 0)
+        self._forked = None
+        try:
+            states, t0, cpu = pickle.loads(bytes(data))
+        except Exception:  # noqa: BLE001 - the child died (killed, out of memory): no states this time
+            self._done(time.monotonic() - started, 0.0)
+            return
+        self.t0 = t0
+        self._update(states)
+        self._done(time.monotonic() - started, cpu)
+
+    def settle(self) -> None:
+        """Wait for a snapshot being taken in a child process, and show it."""
+        if self._forked is not None:
+            self._collect(wait=True)
+
+    def _abandon(self) -> None:
+        """Stop a snapshot child still running (the final judgement is taken here)."""
+        if self._forked is not None:
+            pid, fd, _, _ = self._forked
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.close(fd)
+            os.waitpid(pid, 0)
+            self._forked = None
 
     def status_line(self, cost: float | None = None) -> str:
         c = self.counters
         parts = [self.status() or f"{c.records} records"]
         if cost is not None:
             parts.append(f"snapshot {cost * 1000:.0f} ms")
-        if c.dropped:
-            parts.append(f"{c.dropped} frames not analyzed (backlog full)")
         return "; ".join(p for p in parts if p)
 
     def _update(self, new: dict[str, NsState], final: bool = False) -> None:
@@ -198,6 +290,7 @@ class Watch:
 
     def finish(self) -> Analysis:
         """Finish the builder and judge it as ``analyze`` would; show the final states."""
+        self._abandon()
         self.builder.finish()
         analysis = judge_state(self.builder, self.config, self.sources)
         self.t0 = analysis.t0
@@ -244,90 +337,46 @@ def make_view(tty: bool | None = None) -> Any:
 
 
 # -- sources ----------------------------------------------------------------------------
-def watch_live(watch: Watch, ports: Collection[int], output: Path, iface: str = "lo", duration: float | None = None, bpf: bool = True) -> Analysis:
-    """Capture ``ports`` on ``iface`` into ``output`` (as ``mcpsniff capture``), analyzing as it comes."""
-    from .capture.live import LiveCapture, bpf_filter
-    from .wire.pipeline import PipelineStats, records_from_frames
+def watch_follow(watch: Watch, path: Path, ports: Collection[int] | None = None, duration: float | None = None,
+                 ended: Callable[[], bool] | None = None, on_stop: Callable[[], None] | None = None) -> Analysis:
+    """Follow a growing records JSONL, pcap or pcapng file until stopped.
 
-    frames_q: queue.SimpleQueue[tuple[float, int, int, bytes]] = queue.SimpleQueue()
-    c = watch.counters
-
-    def on_frame(t: float, n: int, linktype: int, data: bytes) -> None:  # the sniffer's thread
-        waiting = frames_q.qsize()
-        if waiting >= MAX_BACKLOG:
-            c.dropped += 1
-            return
-        if waiting > c.backlog_peak:
-            c.backlog_peak = waiting
-        frames_q.put((t, n, linktype, data))
-
-    cap = LiveCapture(ports, output, iface, bpf=bpf, on_frame=on_frame)
-    cap.start()
-    how = "kernel BPF filter" if cap.kernel_filter else "filtering by port in-process"
-    watch.view.note(f"mcpsniff: watching {bpf_filter(cap.ports)} on {iface}, writing {output} ({how}); Ctrl-C to stop")
-    watch.status = lambda: f"{cap.stats.line()}; {c.records} records; backlog {frames_q.qsize()}"
-    deadline = time.monotonic() + duration if duration is not None else None
-
-    def frames() -> Iterator[tuple[float, int, int, bytes]]:
-        get, get_now = frames_q.get, frames_q.get_nowait
-        while True:
-            try:
-                item = get_now()
-            except queue.Empty:
-                if _idle_live(watch, deadline) or cap.error:
-                    break
-                try:
-                    item = get(timeout=IDLE_SLEEP)
-                except queue.Empty:
-                    continue
-            c.frames += 1
-            yield item
-        cap.stop()  # what arrived before the stop is written, and queued here
-        while True:
-            try:
-                item = get_now()
-            except queue.Empty:
-                break
-            c.frames += 1
-            yield item
-
-    pstats = PipelineStats()
-    try:
-        watch.feed(Meta(source="pcap", origin=output.name))
-        for rec in records_from_frames(frames(), ports=ports, stats=pstats):
-            watch.feed(rec)
-    finally:
-        cap.stop()
-        c.kernel_packets, c.kernel_drops = cap.kernel_packets, cap.kernel_drops
-        c.extra.update(packets=cap.stats.packets, duplicates=cap.stats.duplicates, kernel_filter=cap.kernel_filter)
-    if cap.error:
-        raise CaptureError(cap.error)
-    return watch.finish()
-
-
-def _idle_live(watch: Watch, deadline: float | None) -> bool:
-    """Like ``Watch.idle`` without the sleep (the queue's blocking get waits instead)."""
-    watch.tick_if_due()
-    if deadline is not None and time.monotonic() >= deadline:
-        watch.stop.set()
-    return watch.stop.is_set()
-
-
-def watch_follow(watch: Watch, path: Path, ports: Collection[int] | None = None, duration: float | None = None, extra_idle: Callable[[], bool] | None = None) -> Analysis:
-    """Follow a growing records JSONL, pcap or pcapng file until stopped."""
+    ``ended()``: the writer is gone (stop, after reading what it wrote); ``on_stop()``: stop the
+    writer and wait for it, before what it wrote last is read.
+    """
     from .capture.follow import RECORDS, FrameFollower, detect, follow_lines
 
     deadline = time.monotonic() + duration if duration is not None else None
 
-    def idle() -> bool:
-        if extra_idle is not None and extra_idle():
+    def stopping() -> bool:  # no sleep: also asked while the file keeps growing
+        if (ended is not None and ended()) or (deadline is not None and time.monotonic() >= deadline):
             watch.stop.set()
-        return watch.idle(deadline)
+        if not watch.stop.is_set():
+            return False
+        if on_stop is not None:
+            on_stop()
+        return True
+
+    def idle() -> bool:
+        watch.tick_if_due()
+        if stopping():
+            return True
+        watch.stop.wait(IDLE_SLEEP)
+        return False
 
     c = watch.counters
-    fmt, tail, head = detect(path, idle)
+    fmt, tail, head = detect(path, idle, stopping)
     name = path.name
-    watch.status = lambda: f"{c.records} records" + (f", {c.frames} packets" if c.frames else "") + f" from {name} ({tail.offset // 1024} KiB read)"
+
+    def status() -> str:
+        try:
+            behind = max(0, path.stat().st_size - tail.offset)
+        except OSError:
+            behind = 0
+        c.backlog_peak = max(c.backlog_peak, behind)
+        return f"{c.records} records" + (f", {c.frames} packets" if c.frames else "") + f" from {name} ({tail.offset >> 10} KiB read, {behind >> 10} KiB behind)"
+
+    watch.status = status
     if fmt == RECORDS:
         for rec in guard_times(read_records(follow_lines(tail, head), name=name), name):
             watch.feed(rec)
@@ -350,29 +399,120 @@ def watch_follow(watch: Watch, path: Path, ports: Collection[int] | None = None,
     return watch.finish()
 
 
+def watch_live(watch: Watch, ports: Collection[int], output: Path, iface: str = "lo", duration: float | None = None, bpf: bool = True) -> Analysis:
+    """Capture ``ports`` on ``iface`` into ``output`` (as ``mcpsniff capture``) and analyze it as it grows.
+
+    The capture runs in a process of its own (``python -m mcpsniff.watch capture ...``):
+    the analysis and the snapshots hold this process's GIL for long stretches, and a
+    sniffer thread beside them gets it back only every switch interval (5 ms), one packet
+    at a time, while the kernel drops what its socket buffer cannot hold. The capture
+    process writes and flushes every packet; this one follows the file, so it reads each
+    packet exactly as ``analyze`` of the file will.
+    """
+    from .capture.proxy import die_with_parent
+
+    args = [sys.executable, "-m", "mcpsniff.watch", "capture", ",".join(str(p) for p in ports), str(output), iface, "1" if bpf else "0"]
+    child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent())  # noqa: PLW1509 - prctl only
+    assert child.stdout is not None
+    said: dict[str, Any] = {}
+    try:
+        first = child.stdout.readline()  # the capture's first words: started, or why not
+        said = json.loads(first) if first.strip() else {"error": f"the capture process exited (code {child.wait()})"}
+    except json.JSONDecodeError:
+        said = {"error": f"the capture process said {first[:200]!r}"}
+    finally:
+        if "error" in said:
+            _stop_child(child)
+    if "error" in said:
+        raise CaptureError(said["error"])
+    how = "kernel BPF filter" if said.get("kernel_filter") else "filtering by port in-process"
+    watch.view.note(f"mcpsniff: watching {said.get('filter', '')} on {iface}, writing {output} ({how}); Ctrl-C to stop")
+    final: dict[str, Any] = {}
+
+    def on_stop() -> None:
+        if not final:
+            final.update(_stop_child(child))
+
+    try:
+        analysis = watch_follow(watch, output, ports=ports, duration=duration, ended=lambda: child.poll() is not None, on_stop=on_stop)
+    finally:
+        on_stop()
+    c = watch.counters
+    c.kernel_packets, c.kernel_drops = final.get("kernel_packets", 0), final.get("kernel_drops", 0)
+    c.extra.update({k: v for k, v in final.items() if k in ("packets", "duplicates", "kernel_filter")})
+    if final.get("error"):
+        raise CaptureError(final["error"])
+    return analysis
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """SIGTERM the capture process, wait, and read its last words (its counters, or its error)."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(CHILD_STOP)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    assert child.stdout is not None
+    last: dict[str, Any] = {}
+    for line in child.stdout.read().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            last = json.loads(line)
+    child.stdout.close()
+    if child.returncode not in (0, None) and not last.get("error"):
+        last["error"] = f"the capture process exited with code {child.returncode}"
+    return last
+
+
+def _capture_process(ports: str, output: str, iface: str, bpf: str) -> int:
+    """``python -m mcpsniff.watch capture PORTS OUTPUT IFACE BPF``: capture until SIGTERM or SIGINT.
+
+    Says one JSON line when the capture has started (or why it could not), one with its
+    counters when it has stopped and the file is closed.
+    """
+    from .capture.live import LiveCapture, bpf_filter
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    cap = LiveCapture([int(p) for p in ports.split(",")], Path(output), iface, bpf=bpf == "1")
+    try:
+        cap.start()
+    except CaptureError as exc:
+        print(json.dumps({"error": str(exc)}), flush=True)
+        return 2
+    print(json.dumps({"started": True, "kernel_filter": cap.kernel_filter, "filter": bpf_filter(cap.ports)}), flush=True)
+    while not stop.wait(0.2) and cap.error is None:
+        pass
+    stats = cap.stop()
+    print(json.dumps({"packets": stats.packets, "duplicates": stats.duplicates, "kernel_packets": cap.kernel_packets, "kernel_drops": cap.kernel_drops,
+                      "kernel_filter": cap.kernel_filter, "error": cap.error or ""}), flush=True)
+    return 0
+
+
 def watch_proxy(watch: Watch, listen_port: int, upstream: str, output: Path, config_path: Path | None = None, listen_host: str = "127.0.0.1") -> Analysis:
     """Run ``mcpsniff proxy``'s mitmdump and follow the records it writes."""
     from .capture.proxy import start_proxy
 
     handle = start_proxy(listen_port, upstream, output, config=config_path, listen_host=listen_host)
-    died: list[str] = []
     watch.view.note(f"mcpsniff: proxy on http://{handle.listen} -> {handle.upstream}, recording to {output} (Ctrl-C to stop)")
+    died = ""
 
-    def proxy_idle() -> bool:
-        if not handle.running:
-            if handle.process.returncode not in (0, None) and not died:
-                died.append(f"mitmdump exited unexpectedly (code {handle.process.returncode}): {handle.log_tail()}")
-            return True
-        if watch.stop.is_set():
-            handle.stop()  # the addon ends open exchanges and closes the file: then the rest is read
-        return False
+    def ended() -> bool:
+        nonlocal died
+        if handle.running:
+            return False
+        if handle.process.returncode not in (0, None) and not died:
+            died = f"mitmdump exited unexpectedly (code {handle.process.returncode}): {handle.log_tail()}"
+        return True
 
     try:
-        analysis = watch_follow(watch, output, extra_idle=proxy_idle)
+        analysis = watch_follow(watch, output, ended=ended, on_stop=handle.stop)  # the addon ends open exchanges, closes the file
     finally:
         handle.stop()
     if died:
-        raise CaptureError(died[0])
+        raise CaptureError(died)
     return analysis
 
 
@@ -397,11 +537,22 @@ def summary_line(w: Watch) -> str:
     """What the watch did, for stderr at the end (and the benchmark)."""
     c = w.counters
     mean = c.snapshot_seconds / c.snapshots * 1000 if c.snapshots else 0.0
-    parts = [f"{c.records} records", f"{c.snapshots} snapshots (mean {mean:.0f} ms, slowest {c.slowest_snapshot * 1000:.0f} ms)"]
+    cpu = c.snapshot_cpu / c.snapshots * 1000 if c.snapshots else 0.0
+    parts = [f"{c.records} records", f"{c.snapshots} snapshots (mean {mean:.0f} ms, {cpu:.0f} ms of CPU; slowest {c.slowest_snapshot * 1000:.0f} ms)"]
+    if c.forked:
+        parts.append(f"{c.forked} of them in a child process")
     if c.frames:
         parts.append(f"{c.frames} packets analyzed")
     if "packets" in c.extra:
-        parts.append(f"kernel: {c.kernel_packets} packets to the socket (loopback copies included), {c.kernel_drops} dropped; {c.dropped} not analyzed (backlog full, peak {c.backlog_peak})")
+        parts.append(f"capture process: {c.extra['packets']} packets written, kernel: {c.kernel_packets} packets to its socket (loopback copies included), {c.kernel_drops} dropped")
+    if c.backlog_peak:
+        parts.append(f"analysis at most {c.backlog_peak >> 10} KiB behind the file")
     if c.hooks:
         parts.append(f"--on-stall ran {c.hooks} time(s)")
     return "mcpsniff watch: " + ", ".join(parts)
+
+
+if __name__ == "__main__":  # the capture process of watch_live
+    if len(sys.argv) == 6 and sys.argv[1] == "capture":
+        sys.exit(_capture_process(*sys.argv[2:]))
+    sys.exit("usage: python -m mcpsniff.watch capture PORT[,PORT...] OUTPUT IFACE 0|1")

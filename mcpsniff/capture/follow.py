@@ -10,14 +10,16 @@ frame numbers and timestamps, tested side by side), so the analysis at the end o
 follow equals ``mcpsniff analyze`` of the file.
 
 While no new data has come, ``idle()`` is called (it should sleep a little, e.g. 0.1 s,
-and may do other work: the watch's snapshot); the iteration ends when it returns True,
-after what the file holds by then has been read.
+and may do other work: the watch's snapshot); while data keeps coming, ``check()`` (if
+given) every 0.2 s. The iteration ends when one returns True, after what the file holds
+by then has been read.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from ..errors import BadInputError, CaptureError
 Idle = Callable[[], bool]  # called while there is no new data; True: stop
 Frame = tuple[float, int, int, bytes]  # (timestamp, 1-based frame number, link type, frame bytes), as wire.pipeline.Frame
 READ = 1 << 20
+CHECK_EVERY = 0.2  # s between two check() calls while the file keeps growing
 MAX_FRAME = 1 << 24  # as capture/pcap.py: a longer captured length means a corrupt record
 MAX_T = float(1 << 32)  # as records.MAX_T
 RECORDS, PCAP, PCAPNG = "records", "pcap", "pcapng"
@@ -49,12 +52,14 @@ class Tail:
     replaced) cannot be followed on: CaptureError.
     """
 
-    def __init__(self, path: Path, idle: Idle) -> None:
+    def __init__(self, path: Path, idle: Idle, check: Idle | None = None) -> None:
         self.path = Path(path)
         self.idle = idle
+        self.check = check  # asked (without sleeping) at most every CHECK_EVERY s while data keeps coming: True to stop
         self.offset = 0
-        self.stopping = False  # idle() said stop: read what is there, then end
+        self.stopping = False  # idle() or check() said stop: read what is there, then end
         self._f = None
+        self._next_check = time.monotonic() + CHECK_EVERY
         while not self.path.exists():
             if idle():
                 self.stopping = True
@@ -82,7 +87,12 @@ class Tail:
         """New bytes; b"" once stopping and nothing more is there. Calls idle() while waiting."""
         while True:
             data = self.read()
-            if data or self.stopping:
+            if data:
+                if self.check is not None and not self.stopping and time.monotonic() >= self._next_check:
+                    self._next_check = time.monotonic() + CHECK_EVERY
+                    self.stopping = self.check()
+                return data
+            if self.stopping:
                 return data
             if self.idle():
                 self.stopping = True  # one more read: what was written before the stop
@@ -93,9 +103,9 @@ class Tail:
             self._f = None
 
 
-def detect(path: Path, idle: Idle) -> tuple[str, Tail, bytes]:
+def detect(path: Path, idle: Idle, check: Idle | None = None) -> tuple[str, Tail, bytes]:
     """The format of a growing file (waiting for its first bytes), its Tail and the bytes read so far."""
-    tail = Tail(path, idle)
+    tail = Tail(path, idle, check)
     head = b""
     while len(head) < 4:
         data = tail.more()

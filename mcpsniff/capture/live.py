@@ -22,7 +22,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +34,6 @@ SNAPLEN = 262144  # loopback segments can be 64 KiB and more (GSO): never trunca
 LINKTYPE_ETHERNET = 1
 _ARPHRD_LINKTYPES = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET}  # Ethernet, loopback (zeroed Ethernet header)
 _METHODS = (b"GET ", b"POST ", b"DELETE ", b"PUT ", b"PATCH ", b"HEAD ", b"OPTIONS ")
-TICKS = 1_000_000  # scapy's PcapNgWriter writes microsecond timestamps (no if_tsresol option)
 SOL_PACKET, PACKET_STATISTICS = 263, 6  # linux/if_packet.h
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 RCVBUF = 32 << 20  # bytes of socket buffer for bursts while Python is busy (scapy sets 64 KiB)
@@ -159,8 +158,7 @@ class LiveCapture:
     (``bpf=False`` filters by port in-process, as happens without libpcap).
     """
 
-    def __init__(self, ports: Iterable[int], output: Path, iface: str = "lo", bpf: bool = True, on_frame: Callable[[float, int, int, bytes], None] | None = None) -> None:
-        self.on_frame = on_frame  # (t, frame number, link type, bytes) of each packet written, t as the file holds it
+    def __init__(self, ports: Iterable[int], output: Path, iface: str = "lo", bpf: bool = True) -> None:
         self.kernel_packets = 0  # what the kernel counted for the socket (PACKET_STATISTICS), loopback copies included
         self.kernel_drops = 0  # packets the kernel dropped because the socket's buffer was full
         self.ports = frozenset(ports)
@@ -228,11 +226,7 @@ class LiveCapture:
         try:
             frame = bytes(pkt)
             if self.stats.feed(self._linktype, frame):
-                sec = float(pkt.time)
-                self._writer.write_packet(frame, sec=sec)
-                if self.on_frame is not None:
-                    ticks = int(sec * TICKS)  # what the pcapng block holds, read back as capture/pcap.py reads it
-                    self.on_frame(ticks // TICKS + (ticks % TICKS) * (1.0 / TICKS), self.stats.packets, self._linktype, frame)
+                self._writer.write_packet(frame, sec=float(pkt.time))
         except Exception as exc:  # noqa: BLE001 - scapy would silently drop the socket; keep the reason
             self.error = f"capture stopped: {exc}"
 
