@@ -76,3 +76,33 @@ def test_every_command_has_help_with_an_example() -> None:
         result = CliRunner().invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Example" in result.output, f"`mcpsniff {name} --help` shows no example"
+
+
+def _undocumented(doc: object, schema: dict, defs: dict, where: str = "$") -> list[str]:
+    """Keys of ``doc`` the schema does not describe (following $ref, arrays and oneOf)."""
+    if "$ref" in schema:
+        return _undocumented(doc, defs[schema["$ref"].rsplit("/", 1)[-1]], defs, where)
+    for branch in schema.get("oneOf", []):
+        if branch.get("type") != "null" and doc is not None:
+            return _undocumented(doc, branch, defs, where)
+    out: list[str] = []
+    if isinstance(doc, dict) and "properties" in schema:
+        for key, value in doc.items():
+            if key not in schema["properties"]:
+                out.append(f"{where}.{key}")
+            else:
+                out += _undocumented(value, schema["properties"][key], defs, f"{where}.{key}")
+    elif isinstance(doc, list) and isinstance(schema.get("items"), dict):
+        for item in doc[:50]:
+            out += _undocumented(item, schema["items"], defs, f"{where}[]")
+    return out
+
+
+def test_every_field_of_the_json_is_in_the_schema() -> None:
+    """The schema documents the whole output (both revisions, every diagnosis field)."""
+    for case in ("ts-idle-get", "mixed-eras", "ts-fallback"):
+        result = CliRunner().invoke(main, ["analyze", "--format", "json", "--full", str(REAL / case / "capture.pcap")])
+        doc = json.loads(result.stdout)
+        jsonschema.validate(doc, SCHEMA)
+        assert doc["version"] == 2
+        assert sorted(set(_undocumented(doc, SCHEMA, SCHEMA["$defs"]))) == [], case
