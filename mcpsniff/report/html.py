@@ -34,7 +34,7 @@ def _template_dir() -> Any:
     return packaged if packaged.is_dir() else CHECKOUT_TEMPLATES
 
 
-def _environment() -> Any:
+def environment() -> Any:
     import jinja2
 
     root = _template_dir()
@@ -288,17 +288,24 @@ def render_html(analysis: Analysis, config: Config | None = None, share: bool = 
         return _render_html(analysis, config, share)
 
 
-def _render_html(analysis: Analysis, config: Config | None, share: bool) -> str:
+def assets(env: Any) -> tuple[str, Any, Any]:
+    """The page's Content-Security-Policy, script and style (the script pinned by its hash)."""
     from markupsafe import Markup
 
-    redactor = Redactor(config, share)
-    safe = redactor.apply(analysis, exchanges=False)  # the exchanges are redacted row by row in report_data
-    env = _environment()
     script = env.loader.get_source(env, "_report.js")[0]
     style = env.loader.get_source(env, "_report.css")[0]
     if "</script" in script.lower() or "</style" in style.lower():
         raise AssertionError("report assets must not contain closing tags")
     csp = f"default-src 'none'; style-src 'unsafe-inline'; script-src {_csp_hash(script)}; img-src data:; base-uri 'none'; form-action 'none'"
+    return csp, Markup(script), Markup(style)
+
+
+def prepare(analysis: Analysis, redactor: Redactor) -> dict[str, Any]:
+    """What the templates show of one analysis, redacted: the embedded data and bodies (escaped
+    JSON), the summary rows, restarts and verdict counts, and ``safe``, the redacted analysis."""
+    from markupsafe import Markup
+
+    safe = redactor.apply(analysis, exchanges=False)  # the exchanges are redacted row by row in report_data
     restarts = [{"down": _secs(r.t_down - safe.t0), "back": _secs(None if r.t_back is None else r.t_back - safe.t0),
                  "downtime": _secs(None if r.t_back is None else r.t_back - r.t_down, signed=False), "refused": r.refused, "resets": r.resets, "evidence": r.evidence}
                 for r in safe.restarts]
@@ -308,12 +315,22 @@ def _render_html(analysis: Analysis, config: Config | None, share: bool) -> str:
     verdicts: dict[str, int] = {}
     for row in summary:
         verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
+    return {
+        "safe": safe, "data": Markup(embed_json(data)), "bodies": Markup(embed_lines(bodies)), "summary": summary, "restarts": restarts, "verdicts": verdicts,
+        "stalled": [row for row in summary if row["verdict"] == "stalled"], "exchanges": len(data["ex"]),
+        "started": datetime.fromtimestamp(safe.t0, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC", "duration": _secs(safe.t_last - safe.t0, signed=False),
+    }
+
+
+def _render_html(analysis: Analysis, config: Config | None, share: bool) -> str:
+    env = environment()
+    csp, script, style = assets(env)
+    page = prepare(analysis, Redactor(config, share))
+    safe = page["safe"]
     return env.get_template("report.html").render(
-        csp=csp, script=Markup(script), style=Markup(style), data=Markup(embed_json(data)), bodies=Markup(embed_lines(bodies)), share=share,
-        sources=safe.sources, started=datetime.fromtimestamp(safe.t0, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC",
-        duration=_secs(safe.t_last - safe.t0, signed=False), summary=summary, restarts=restarts, verdicts=verdicts,
-        stalled=[row for row in summary if row["verdict"] == "stalled"], warnings=safe.warnings, stats=safe.stats,
-        conformance=safe.conformance, exchanges=len(data["ex"]),
+        csp=csp, script=script, style=style, data=page["data"], bodies=page["bodies"], share=share,
+        sources=safe.sources, started=page["started"], duration=page["duration"], summary=page["summary"], restarts=page["restarts"], verdicts=page["verdicts"],
+        stalled=page["stalled"], warnings=safe.warnings, stats=safe.stats, conformance=safe.conformance, exchanges=page["exchanges"],
     )
 
 
