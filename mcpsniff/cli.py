@@ -517,8 +517,10 @@ def export(files: tuple[Path, ...], har_path: Path | None, otlp_path: Path | Non
 @click.option("--slower-than", type=Seconds(min=0), default=5.0, show_default=True, metavar="SECONDS", help="AFTER is worse when a namespace rebinds more than this much later after the server came back.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, thresholds).")
 @click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze in both captures (default: every port that carries HTTP).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML page: the table and both timelines aligned at their restarts (self-contained, secrets redacted).")
+@click.option("--share", is_flag=True, help="With --html: also replace session ids and host names/addresses by pseudonyms (S1, host1, ...).")
 @friendly_errors
-def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: Path | None, ports: tuple[int, ...]) -> None:
+def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: Path | None, ports: tuple[int, ...], html_path: Path | None, share: bool) -> None:
     """Compare two captures of the same setup, namespace by namespace.
 
     BEFORE and AFTER are captures in any format `analyze` reads, e.g. before and
@@ -530,6 +532,7 @@ def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: P
     Examples:
       mcpsniff diff before.pcap after.pcap
       mcpsniff diff before.pcap after.pcap --slower-than 2 --format json
+      mcpsniff diff before.pcap after.pcap --html diff.html --share
 
     Exit code: 0 AFTER is not worse, 1 AFTER is worse for a namespace (rebound or
     not-affected before, stalled, unknown or missing after; or a rebind slower by
@@ -538,11 +541,21 @@ def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: P
     from .analysis.compare import compare
     from .api import analyze_files
     from .config import load_config
+    from .errors import BadInputError
     from .report.diff import render_diff_json, render_diff_text
 
+    if share and html_path is None:
+        raise BadInputError("--share pseudonymises the HTML page: give --html FILE too")
     config = load_config(config_path)
-    comparison = compare(analyze_files([before], config=config, ports=ports, full=False), analyze_files([after], config=config, ports=ports, full=False), slower_than)
+    full = html_path is not None  # the HTML timelines show bodies and headers, as the report does
+    old, new = analyze_files([before], config=config, ports=ports, full=full), analyze_files([after], config=config, ports=ports, full=full)
+    comparison = compare(old, new, slower_than)
     click.echo(render_diff_json(comparison) if fmt == "json" else render_diff_text(comparison, color=sys.stdout.isatty()))
+    if html_path is not None:
+        from .report.diff_html import write_diff_html
+
+        write_diff_html(old, new, comparison, html_path, config=config, share=share)
+        click.echo(f"HTML diff: {html_path}", err=True)
     sys.exit(EXIT_STALLED if comparison.worse else EXIT_OK)
 
 
