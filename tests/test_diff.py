@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import re
+from html import unescape
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -90,3 +92,65 @@ def test_a_slower_rebind_is_worse_only_beyond_the_allowed_slack() -> None:
     worse = [r.worse for r in compare(fast, slow, slower_than=5).rows if r.namespace == "tasks"][0]
     assert len(worse) == 1 and "rebound 7.50 s slower" in worse[0]
     assert "rebound 7.50 s faster" in compare(slow, fast, slower_than=5).rows[0].better[0]
+
+
+# ---- --html: the page (its browser behaviour: tests/report/test_diff_html.py) ------------------------------
+
+
+def _blocks(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', html, re.S))
+
+
+def test_html_writes_one_self_contained_page_and_keeps_the_text_and_exit_code(tmp_path: Path) -> None:
+    page = tmp_path / "diff.html"
+    code, out = run(str(HEALTHY), str(IDLE), "--html", str(page))
+    assert code == 1 and out == run(str(HEALTHY), str(IDLE))[1]  # stdout and exit code as without --html
+    html = page.read_text(encoding="utf-8")
+    csp = unescape(re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html).group(1))  # type: ignore[union-attr]
+    assert re.fullmatch(r"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-[A-Za-z0-9+/=]+'; img-src data:; base-uri 'none'; form-action 'none'", csp)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing to load
+    assert set(_blocks(html)) == {"mcpsniff-before-data", "mcpsniff-before-bodies", "mcpsniff-after-data", "mcpsniff-after-bodies"}
+    before, after = (json.loads(_blocks(html)[f"mcpsniff-{side}-data"]) for side in ("before", "after"))
+    assert [ns["name"] for ns in before["ns"]] == [ns["name"] for ns in after["ns"]] == ["tasks", "dev-agents", "sprint", "ci-infra"]
+    assert before["restarts"] and after["restarts"]  # each timeline is aligned at its own restart
+    rows = re.findall(r'<tr( class="(\w+)")? data-ns="([^"]+)">', html)
+    assert [(cls, ns) for _, cls, ns in rows] == [("", "tasks"), ("", "dev-agents"), ("worse", "sprint"), ("", "ci-infra")]
+    sprint = html[html.index('data-ns="sprint"'):html.index('data-ns="ci-infra"')]
+    assert '<span class="mark worse">WORSE</span>' in sprint and "rebound before, stalled after [backoff-gave-up]" in sprint
+    assert "new-session</span> <span class=\"arrow\" aria-label=\"then\">→</span> <span class=\"now code\">backoff-gave-up" in sprint
+    assert "#284 connection -&gt; refused at +7.09s" in sprint and 'data-panel="1" data-stall="2"' in sprint
+
+
+def test_html_uses_the_report_s_script_and_policy(tmp_path: Path) -> None:
+    from mcpsniff.api import analyze_files
+    from mcpsniff.report.html import render_html
+
+    page = tmp_path / "diff.html"
+    run(str(IDLE), str(HEALTHY), "--html", str(page))
+    csp = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">')
+    script = re.compile(r"<script>(.*?)</script>", re.S)
+    report = render_html(analyze_files([IDLE], full=True))
+    html = page.read_text(encoding="utf-8")
+    assert csp.search(html).group(1) == csp.search(report).group(1)  # type: ignore[union-attr]
+    assert script.findall(html) == script.findall(report)  # one script, the report's
+
+
+def test_share_pseudonymises_both_captures_with_one_set_of_names(tmp_path: Path) -> None:
+    from mcpsniff.api import analyze_files
+
+    page = tmp_path / "diff.html"
+    code, _ = run(str(HEALTHY), str(IDLE), "--html", str(page), "--share")
+    html = page.read_text(encoding="utf-8")
+    assert code == 1 and "shareable: pseudonymised" in html
+    sids = {g.session_id for path in (HEALTHY, IDLE) for ns in analyze_files([path], full=True).namespaces for g in ns.generations if g.session_id}
+    assert len(sids) == 15 and not any(sid in html for sid in sids)  # 8 sessions before, 7 after (sprint never got its second)
+    before, after = (json.loads(_blocks(html)[f"mcpsniff-{side}-data"]) for side in ("before", "after"))
+    names = [g["sid"] for doc in (before, after) for ns in doc["ns"] for g in ns["gens"] if g["sid"]]
+    assert sorted(names, key=lambda n: int(n[1:])) == [f"S{i}" for i in range(1, 16)]  # one numbering over both: not S1 on each side
+    assert str(REAL) not in html and "127.0.0.1" not in html
+
+
+def test_share_without_html_is_bad_input() -> None:
+    result = CliRunner().invoke(main, ["diff", str(HEALTHY), str(IDLE), "--share"])
+    assert result.exit_code == 2 and "--html" in result.output
+
