@@ -101,13 +101,23 @@ def assert_all_rebound(target: Analysis | McpCapture, namespaces: str | list[str
     Stalled, unknown, not-affected (no restart seen) and missing namespaces fail; the
     message names each one's stall point and signature, and the report's path.
     """
+    __tracebackhide__ = True  # the failure is the test's, not this helper's: pytest shows the test's line
     from .analysis.gate import ALL, GateRule, evaluate
     from .analysis.model import NOT_AFFECTED
 
     analysis = target.analysis if isinstance(target, McpCapture) else target
     require: str | tuple[str, ...] = ALL if namespaces == ALL else ((namespaces,) if isinstance(namespaces, str) else tuple(namespaces))
     gate = evaluate(analysis, GateRule(require, within))
-    problems = [f"  {r.name}: {r.message}" for r in gate.failures] + [f"  {p}" for p in gate.problems]
+    by_name = {ns.name: ns.diagnosis for ns in analysis.namespaces}
+    problems = []
+    for r in gate.failures:
+        problems.append(f"  {r.name}: {r.message}")
+        d = by_name.get(r.name)
+        if d is not None and d.explanation:
+            problems.append(f"    {d.explanation}")
+        if d is not None and d.advice:
+            problems.append(f"    advice: {d.advice}")
+    problems += [f"  {p}" for p in gate.problems]
     problems += [f"  {r.name}: not affected by a restart (no restart seen in its traffic)" for r in gate.results if r.checked and r.verdict == NOT_AFFECTED]
     if problems:
         report = _REPORTS.get(id(analysis))

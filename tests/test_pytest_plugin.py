@@ -71,6 +71,11 @@ def test_fixture_helper_and_failure_report(pytester: pytest.Pytester, tmp_path: 
                                  "*sprint: stalled at *POST /sprint/mcp (tools/call) -> 404*[[]stale-session-loop[]]*",
                                  "*report: *test_stale_on_loopback*report.html*"])
     assert "tasks:" not in out.split("not every namespace rebound")[1].split("report:")[0]  # tasks rebound
+    # one concise message per failing namespace: its explanation and advice, not the plugin's frame nor a huge repr
+    failure = re.split(r"_{3,} test_\w+ _{3,}", out.split("_ test_stale_on_loopback _", 1)[1])[0]
+    assert "the server no longer knows the old session id" in failure and "advice: On 404 for a request with a session id" in failure
+    assert "def assert_all_rebound" not in failure and "__tracebackhide__" not in failure
+    assert "NamespaceLifecycle(" not in out and "Exchange(" not in out and len(failure) < 6000, failure
 
     # every failed test gets a "mcpsniff" section with the capture and report paths, and the report exists
     assert len(re.findall(r"^-+ mcpsniff -+$", out, re.MULTILINE)) == 2, out

@@ -224,7 +224,7 @@ class Diagnosis:
     next_capture: str = ""  # for unknown: what to capture next time to decide
 
 
-@dataclass
+@dataclass(repr=False)
 class NamespaceLifecycle:
     name: str
     exchanges: list[Exchange] = field(default_factory=list)
@@ -234,8 +234,11 @@ class NamespaceLifecycle:
     revision: str = ""  # SESSIONS, SESSIONLESS, FALLBACK or MIXED
     probe: str = ""  # for FALLBACK: the version probe and what the server answered
 
+    def __repr__(self) -> str:
+        return f"<NamespaceLifecycle {self.name}: {self.diagnosis.verdict}, {len(self.exchanges)} exchanges, {len(self.generations)} sessions>"
 
-@dataclass
+
+@dataclass(repr=False)
 class Analysis:
     """Everything mcpsniff learnt from one or more capture files."""
 
@@ -253,6 +256,11 @@ class Analysis:
     @property
     def stalled(self) -> list[NamespaceLifecycle]:
         return [ns for ns in self.namespaces if ns.diagnosis.verdict == STALLED]
+
+    def __repr__(self) -> str:
+        """Short: a failing test that shows an Analysis must not print every exchange of the capture."""
+        verdicts = ", ".join(f"{ns.name}={ns.diagnosis.verdict}" for ns in self.namespaces)
+        return f"<Analysis of {', '.join(self.sources) or 'records'}: {verdicts or 'no MCP traffic'}>"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
