@@ -260,6 +260,9 @@ def write_bundle(opts: CiOptions, result: CiResult) -> None:
         write_junit(result.analysis, result.gate, out / "junit.xml", opts.config, extra_cases=[command_case])
         result.files["junit"] = "junit.xml"
         doc = gate_summary(result.analysis, result.gate, opts.config, **extra)
+        from .report.github import github_actions
+
+        github_actions(result.analysis, result.gate, opts.config)  # job summary and annotations under GitHub Actions
     else:  # still a junit.xml, so the CI page shows why there is no verdict
         empty = Analysis(sources=[result.capture.name], t0=0.0, t_last=0.0, namespaces=[])
         write_junit(empty, GateResult(opts.rule, [], [result.error]), out / "junit.xml", opts.config)

@@ -374,15 +374,18 @@ _WITHIN_HELP = "A namespace must rebind within this many seconds after the serve
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (namespace rules, thresholds, redaction).")
 @click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP).")
 @click.option("--require-same-tools", "same_tools", is_flag=True, help="Also fail a namespace whose tool catalog after the rebind differs from before (tools missing, added or changed), or that calls a tool its new session did not list.")
+@click.option("--sarif", "sarif_path", type=click.Path(dir_okay=False, path_type=Path), help="Write SARIF 2.1.0 here (a result per failing namespace, for code-scanning dashboards).")
 @friendly_errors
-def check(files: tuple[Path, ...], require: str | None, within: float | None, junit_path: Path | None, json_path: Path | None, config_path: Path | None, ports: tuple[int, ...], same_tools: bool) -> None:
+def check(files: tuple[Path, ...], require: str | None, within: float | None, junit_path: Path | None, json_path: Path | None, config_path: Path | None, ports: tuple[int, ...], same_tools: bool, sarif_path: Path | None) -> None:
     """Gate a capture in CI: fail when a namespace did not rebind (in time).
 
     A namespace breaks the rule when it stalled, when it rebound later than
     --within seconds after the server came back, or (with --require-rebind)
     when the capture cannot prove it rebound. A capture with no MCP traffic fails.
     Failure messages name the stall point and the signature; JUnit and JSON
-    outputs are redacted.
+    outputs are redacted. Under GitHub Actions (GITHUB_ACTIONS=true) it also
+    appends the verdict table to $GITHUB_STEP_SUMMARY and prints an ::error
+    annotation per failing namespace.
 
     \b
     Examples:
@@ -390,6 +393,7 @@ def check(files: tuple[Path, ...], require: str | None, within: float | None, ju
       mcpsniff check capture.pcapng --require-rebind all --within 30 --junit junit.xml
       mcpsniff check run.jsonl --require-rebind tasks,sprint --json gate.json
       mcpsniff check capture.pcap --require-same-tools
+      mcpsniff check capture.pcap --sarif mcpsniff.sarif
 
     Exit code: 0 the gate passed, 1 it failed, 2 bad input, 3 internal error.
     """
@@ -407,7 +411,12 @@ def check(files: tuple[Path, ...], require: str | None, within: float | None, ju
         from .report.summary import gate_summary, write_json
 
         write_json(gate_summary(analysis, gate, config), json_path)
+    from .report.github import github_actions, write_sarif
+
+    if sarif_path is not None:
+        write_sarif(analysis, gate, sarif_path, config)
     click.echo("\n".join(_gate_lines(gate)))
+    github_actions(analysis, gate, config)
     sys.exit(EXIT_OK if gate.passed else EXIT_STALLED)
 
 
