@@ -39,8 +39,10 @@ def loopback(tmp_path: Path) -> None:
         pytest.skip(f"loopback capture unavailable: {reason}")
 
 
-def ci(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mcpsniff", "ci", *args], cwd=cwd, capture_output=True, text=True, timeout=240)
+def ci(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``env``: what a GitHub Actions step would add (GITHUB_ACTIONS, GITHUB_STEP_SUMMARY)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    return subprocess.run([sys.executable, "-m", "mcpsniff", "ci", *args], cwd=cwd, capture_output=True, text=True, timeout=240, env={**base, **(env or {})})
 
 
 def junit_cases(path: Path) -> dict[str, ET.Element]:
@@ -50,8 +52,12 @@ def junit_cases(path: Path) -> dict[str, ET.Element]:
 def test_loopback_run_with_a_stalled_namespace_fails_the_gate(tmp_path: Path, loopback: None) -> None:
     port = free_port()
     out = tmp_path / "bundle"
-    proc = ci(["--port", str(port), "--artifacts", str(out), "--", sys.executable, str(SCENARIO), "--port", str(port), "--stale", "sprint"], tmp_path)
+    step_summary = tmp_path / "step-summary.md"
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step_summary)}  # as a GitHub Actions step runs it
+    proc = ci(["--port", str(port), "--artifacts", str(out), "--", sys.executable, str(SCENARIO), "--port", str(port), "--stale", "sprint"], tmp_path, github)
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "| sprint | stalled :x: |" in step_summary.read_text()
+    assert [line for line in proc.stdout.splitlines() if line.startswith("::error title=mcpsniff%3A sprint stalled::")]
     assert "Traceback" not in proc.stderr
     assert {p.name for p in out.iterdir()} >= {"capture.pcapng", "report.html", "summary.json", "junit.xml"}
     cases = junit_cases(out / "junit.xml")
