@@ -238,3 +238,42 @@ def test_secrets_are_redacted_on_both_sides() -> None:
     assert not [s for secrets in LEAKS.values() for s in secrets if s in html] and "[REDACTED]" in html
     shared = render_diff_html(before, after, compare(before, after, 5.0), share=True)
     assert not [s for secrets in LEAKS.values() for s in secrets if s in shared]
+
+
+def _list_tools(analysis: Analysis, names: tuple[str, ...]) -> None:
+    """Every tools/list of tasks answers with ``names`` (each with a schema hash)."""
+    for ex in analysis.namespaces[0].exchanges:
+        if ex.rpc_methods == ["tools/list"]:
+            ex.tools = tuple((n, f"h-{n}") for n in names)
+
+
+def test_tools_missing_and_added_are_listed_as_text() -> None:
+    before, after = build_analysis(duration=22.0, stalled=()), build_analysis(duration=22.0, stalled=())
+    _list_tools(before, ("echo", "add", "sleep"))
+    _list_tools(after, ("echo", "add", "<img src=x onerror=alert(14)>"))
+    html = render_diff_html(before, after, compare(before, after, 5.0))
+    row = html[html.index('<tr data-ns="tasks">'):html.index('<tr data-ns="dev-agents">')]
+    tools = row[row.index('<td class="tools">'):]
+    assert tools.startswith('<td class="tools"><span class="same">3</span>')  # as many before as after
+    assert '<div class="tools-missing">missing after: <code>sleep</code></div>' in tools
+    assert '<div class="tools-added">added after: <code>&lt;img src=x onerror=alert(14)&gt;</code></div>' in tools
+    assert "<img src=x" not in html
+
+
+@browser_only
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_layout_at_1280x720_and_contrast(scheme: str, tmp_path, open_report, artifacts) -> None:
+    from test_viewer import CONTRAST
+
+    o = open_report(render_diff(real_analysis("ts-healthy"), real_analysis("ts-idle-get"), tmp_path / "diff.html"), width=1280, height=720, color_scheme=scheme)
+    page = o.page
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert page.evaluate("(() => { const w = document.querySelector('.diff-table').parentElement; return w.scrollWidth <= w.clientWidth; })()")  # every column in sight
+    page.screenshot(path=str(artifacts / f"diff-1280x720-{scheme}.png"), full_page=True)
+    readable = ["h1", ".meta span", ".diff-table thead th", ".diff-table tbody th", ".diff-table td", ".diff-table span.was", ".diff-table .why.worse",
+                ".diff-table a.stall-link", ".mark.worse", ".side-tag", ".pane-head .muted", ".range", ".legend span"]
+    ratios = dict(page.evaluate(CONTRAST, readable))
+    assert all(ratios[s] is not None for s in readable), [s for s in readable if ratios[s] is None]
+    low = {s: round(r, 2) for s, r in ratios.items() if r < 4.5}
+    assert not low, f"{scheme}: contrast below 4.5:1 for {low}"
+    _clean(o)
