@@ -19,6 +19,7 @@ namespaces' clients differ, rules out the others.  Pure: no clocks, no I/O.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -100,12 +101,15 @@ class Attributor:
 
     def __init__(self, refusals: Iterable[Refusal]) -> None:
         self.refusals = sorted(refusals, key=lambda r: r.t)
+        self.times = [r.t for r in self.refusals]
+        self.index = {id(r): i for i, r in enumerate(self.refusals)}
         self.used: set[int] = set()
 
     def _nearest(self, t: float, tol: float, address: str, after: float = float("-inf")) -> Refusal | None:
         best: tuple[float, int] | None = None
-        for i, r in enumerate(self.refusals):
-            if r.t < t - tol or r.t <= after:
+        for i in range(bisect_left(self.times, t - tol), len(self.refusals)):
+            r = self.refusals[i]
+            if r.t <= after:
                 continue
             if r.t > t + tol:
                 break
@@ -119,9 +123,12 @@ class Attributor:
         self.used.add(best[1])
         return self.refusals[best[1]]
 
+    def _at(self, refusal: Refusal) -> int:
+        return self.index[id(refusal)]
+
     def _release(self, refusals: Iterable[Refusal]) -> None:
         for r in list(refusals):
-            self.used.discard(self.refusals.index(r))
+            self.used.discard(self._at(r))
 
     def stream(self, plan: Plan) -> Fit | None:
         """The SDK's stream reconnects after the cut: each step a refusal or a GET of its own on the wire."""
@@ -158,7 +165,7 @@ class Attributor:
 
     def _claim(self, steps: Iterable[tuple[float, Refusal]]) -> None:
         for _, got in steps:
-            self.used.add(self.refusals.index(got))
+            self.used.add(self._at(got))
 
     def _failure(self, plan: Plan, expected: float) -> tuple[float, Refusal | None] | None:
         """What started a host schedule whose first step came ``expected`` + delay: the refused
@@ -214,18 +221,19 @@ class Attributor:
         """A host schedule started by the namespace's failure soon after the trouble: an unclaimed
         refused connection (its failed call), or the cut of its stream."""
         starts: list[tuple[float, Refusal | None]] = [(plan.cut, None)] if plan.cut is not None else []
-        starts += [(r.t, r) for i, r in enumerate(self.refusals) if i not in self.used and _compatible(r, plan.address) and plan.trouble - 0.05 <= r.t <= plan.trouble + within]
+        first, last = bisect_left(self.times, plan.trouble - 0.05), bisect_left(self.times, plan.trouble + within + 1e-9)
+        starts += [(self.refusals[i].t, self.refusals[i]) for i in range(first, last) if i not in self.used and _compatible(self.refusals[i], plan.address)]
         best: Fit | None = None
         for t, refusal in starts:
             if refusal is not None:
-                self.used.add(self.refusals.index(refusal))
+                self.used.add(self._at(refusal))
             for name, delays in HOST_SCHEDULES.items():
                 chain = self._chain(t, delays, plan.address)
                 self._release(got for _, got in chain)
                 if chain and (best is None or len(chain) > len(best.steps)):
                     best = Fit(name, delays, t, chain, refusal)  # type: ignore[arg-type]
             if refusal is not None:
-                self.used.discard(self.refusals.index(refusal))
+                self.used.discard(self._at(refusal))
         if best is not None and len(best.steps) == 1 and best.anchor_refusal is not None and not self._expected_failure(plan, best.anchor):
             best = None  # one step is a coincidence unless the failure came when the namespace's next call was due
         if best is not None:

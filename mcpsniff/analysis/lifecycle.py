@@ -26,6 +26,7 @@ RPC_ERRORS = {-32020: "header-mismatch", -32021: "missing-capability", -32022: "
 PROBE_REJECTED = "probe-rejected"  # Exchange.error of a server/discover probe answered 4xx: neither session nor failure
 MAX_TICKS_COMPACT = 50
 MAX_INVALID_WARNINGS = 20
+MAX_UNATTRIBUTED = 50_000  # refused/reset connections kept one by one (real restarts have dozens to thousands)
 
 
 def classify_error(status: int | None, body: str, messages: tuple[jsonrpc.RpcMessage, ...]) -> tuple[str, str]:
@@ -82,6 +83,7 @@ class LifecycleBuilder:
         self.restarts = RestartTracker()
         self.last_refusal: float | None = None
         self.unattributed: list[dict[str, Any]] = []  # refused/reset connections that carried no request
+        self.unattributed_dropped = 0  # beyond MAX_UNATTRIBUTED (a SYN flood): counted, not kept
         self.clients = ClientObserver()
         self.minted: dict[str, float] = {}  # session id -> when a response first carried it
         self.lost_requests: list[tuple[float, float, str, str, str]] = []  # (from, to, server, conn, bytes): client bytes lost in the capture
@@ -135,7 +137,12 @@ class LifecycleBuilder:
         elif rec.event in ("closed", "reset") and rec.by == "server":
             self.restarts.server_closed(server, rec.t)
         if rec.event in ("refused", "reset") and not conn.xids:
-            self.unattributed.append({"conn": rec.conn, "t": rec.t, "event": rec.event, "by": rec.by, "client": conn.client, "server": server, "frame": rec.frame})
+            if len(self.unattributed) < MAX_UNATTRIBUTED:
+                self.unattributed.append({"conn": rec.conn, "t": rec.t, "event": rec.event, "by": rec.by, "client": conn.client, "server": server, "frame": rec.frame})
+            else:
+                self.unattributed_dropped += 1
+                if self.unattributed_dropped == 1:
+                    self.warnings.append(f"more than {MAX_UNATTRIBUTED:,} refused or reset connections without a request: the later ones are counted in the restarts, not listed one by one")
         if rec.event == "reset" and rec.by == "client" and conn.xids:
             self.clients.client_reset(rec.conn)
         if rec.event == "gap" and rec.by == "client" and len(self.lost_requests) < 10_000:
