@@ -343,12 +343,14 @@ class Judge:
 
     # -- pass 4 ---------------------------------------------------------------------
     def attempts(self, ctx: Context) -> list[Attempt]:
-        """Every try to get back: requests on the wire (until the rebind) and attributed refusals."""
+        """Every try to get back: the requests on the wire up to the first one that worked after the
+        server was back (an initialize, or a sessionless call), and the attributed refusals."""
         out = fit_attempts(self.fits.get(ctx.ns.name))
+        back = ctx.t_back
         for ex in ctx.after:
             label = ex.label + (f" {ex.mcp_name}" if ex.mcp_name else "")  # Mcp-Name (2026-07-28) or the tool called
             out.append(Attempt(t=ex.t, kind="request", label=label, result=result_text(ex), attributed_by="request on the wire", frame=ex.frame, xid=ex.xid, conn=ex.conn))
-            if "initialize" in ex.rpc_methods and ex.ok:
+            if ex.ok and answered(ex) and ("initialize" in ex.rpc_methods or (ctx.modern and (back is None or ex.t >= back))):
                 break
         return sorted(out, key=lambda a: a.t)[:100]
 

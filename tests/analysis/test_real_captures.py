@@ -229,3 +229,13 @@ def test_stalled_namespaces_say_why_not_their_siblings(case: tuple[str, dict, ob
         if siblings:
             assert d.divergence is not None and ns.name in d.divergence.text and set(d.divergence.siblings) <= siblings, (name, ns.name)
         assert d.explanation and d.advice and ns.client.family != "unrecognised"
+
+
+def test_the_full_analysis_says_what_the_compact_one_says(case: tuple[str, dict, object]) -> None:
+    """`--full` / `--html` keep every exchange; the diagnosis must not change with it."""
+    name, _, compact = case
+
+    def said(analysis: object) -> dict[str, tuple]:
+        return {ns.name: (ns.diagnosis.verdict, ns.diagnosis.basis, ns.diagnosis.signature, ns.diagnosis.stall_point, len(ns.diagnosis.attempts), ns.diagnosis.divergence, ns.revision) for ns in analysis.namespaces}  # type: ignore[attr-defined]
+
+    assert said(analyze_files([REAL / name / "capture.pcap"], full=True)) == said(compact)
