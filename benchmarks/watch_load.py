@@ -55,14 +55,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads) and of its children it has waited for
-    (the snapshots the watch takes in forked children once they get slow)."""
+def cpu_seconds(pid: int, reaped: bool = True) -> float:
+    """utime + stime of a process (all its threads), and with ``reaped`` of its children it has
+    waited for (the snapshots the watch takes in forked children once they get slow)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return sum(int(f) for f in fields[11:15]) / TICK
+    return sum(int(f) for f in fields[11 : 15 if reaped else 13]) / TICK
 
 
 def children(pid: int) -> list[int]:
@@ -132,7 +132,7 @@ def main() -> int:
         samples, restarted, server_cpu = [], False, float("nan")
         while client.poll() is None:
             time.sleep(1.0)
-            samples.append((time.monotonic(), cpu_seconds(watch.pid) + cpu_seconds(capture_pid)))
+            samples.append((time.monotonic(), cpu_seconds(watch.pid, reaped=False) + cpu_seconds(capture_pid)))  # (a child's CPU counts when reaped: not per second)
             if args.restart_at and not restarted and time.monotonic() - t0 >= args.restart_at:
                 restarted = True
                 server_cpu = cpu_seconds(server.pid) - scpu0
@@ -160,7 +160,7 @@ def main() -> int:
     span, parent, capture = t1 - t0, cpu1 - cpu0, ccpu1 - ccpu0
     sent = max(1, load.get("sent", 0))
     print(f"watch CPU over the load ({span:.1f} s): analysis process (and its snapshot children) {parent / span:.2f} cores ({parent:.1f} s), capture process {capture / span:.2f} cores ({capture:.1f} s), "
-          f"together {(parent + capture) / span:.2f} cores, busiest second {busiest:.2f}; per 1,000 requests: {1000 * parent / sent:.2f} + {1000 * capture / sent:.2f} CPU s")
+          f"together {(parent + capture) / span:.2f} cores, busiest second {busiest:.2f} (snapshot children aside); per 1,000 requests: {1000 * parent / sent:.2f} + {1000 * capture / sent:.2f} CPU s")
     print(f"  (the server used {server_cpu:.1f} CPU s before the restart; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(summary)
     m = re.search(r"(\d+) packets analyzed", summary)

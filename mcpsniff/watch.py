@@ -476,7 +476,7 @@ def _capture_process(ports: str, output: str, iface: str, bpf: str) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    cap = LiveCapture([int(p) for p in ports.split(",")], Path(output), iface, bpf=bpf == "1")
+    cap = LiveCapture([int(p) for p in ports.split(",")], Path(output), iface, bpf=bpf == "1", ignore_outgoing=True)
     try:
         cap.start()
     except CaptureError as exc:

@@ -341,3 +341,38 @@ def test_proxy_watch_in_front_of_capture_watch(tmp_path: Path) -> None:
         final = analyze_files([path], full=False)
         assert {ns.name: ns.diagnosis.verdict for ns in final.namespaces} == {"tasks": "not-affected", "sprint": "not-affected"}
         assert re.search(r"^tasks +not-affected ", out, re.M)
+
+
+@needs_raw
+def test_the_kernel_can_keep_the_loopback_copies_back(tmp_path: Path) -> None:
+    """The watch's capture process asks the kernel not to deliver the outgoing copy of each
+    loopback packet (PACKET_IGNORE_OUTGOING: half the reads) instead of dropping it itself:
+    the file holds the same packets in the same order (their times can differ by microseconds:
+    the kernel then stamps the packet when it is sent, not when loopback hands it back)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import asyncio
+
+    from mcp_lab import LabServer, call_text, lab_session
+
+    from mcpsniff.capture.live import LiveCapture
+    from mcpsniff.capture.pcap import FrameReader
+
+    with LabServer(("tasks",)) as lab:
+        plain, kept_back = tmp_path / "plain.pcapng", tmp_path / "kept-back.pcapng"
+        with LiveCapture([lab.port], plain) as a, LiveCapture([lab.port], kept_back, ignore_outgoing=True) as b:
+
+            async def go() -> str:
+                async with lab_session(lab.url("tasks")) as session:
+                    await session.list_tools()
+                    return await call_text(session, "echo", text="once")
+
+            assert asyncio.run(go()) == "tasks:once"
+            time.sleep(0.5)
+    frames = []
+    for path in (plain, kept_back):
+        with FrameReader(path) as reader:
+            frames.append([(t, data) for t, _, _, data in reader])
+    assert [d for _, d in frames[0]] == [d for _, d in frames[1]] and len(frames[0]) > 10
+    assert max(abs(x - y) for (x, _), (y, _) in zip(*frames)) < 0.001
+    assert a.stats.duplicates >= a.stats.packets and b.stats.duplicates == 0
+    assert b.kernel_packets == b.stats.packets and a.kernel_packets >= 2 * a.stats.packets
