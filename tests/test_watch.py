@@ -348,7 +348,8 @@ def test_the_kernel_can_keep_the_loopback_copies_back(tmp_path: Path) -> None:
     """The watch's capture process asks the kernel not to deliver the outgoing copy of each
     loopback packet (PACKET_IGNORE_OUTGOING: half the reads) instead of dropping it itself:
     the file holds the same packets in the same order (their times can differ by microseconds:
-    the kernel then stamps the packet when it is sent, not when loopback hands it back)."""
+    the kernel then stamps the packet when it is sent, not when loopback hands it back, and on a
+    loaded machine that can be milliseconds apart)."""
     sys.path.insert(0, str(ROOT / "tests"))
     import asyncio
 
@@ -373,6 +374,8 @@ def test_the_kernel_can_keep_the_loopback_copies_back(tmp_path: Path) -> None:
         with FrameReader(path) as reader:
             frames.append([(t, data) for t, _, _, data in reader])
     assert [d for _, d in frames[0]] == [d for _, d in frames[1]] and len(frames[0]) > 10
-    assert max(abs(x - y) for (x, _), (y, _) in zip(*frames)) < 0.001
+    # the same instants (not a speed bound: a loaded machine delays loopback delivery by a few ms,
+    # a stamping bug would be off by the epoch or a unit)
+    assert max(abs(x - y) for (x, _), (y, _) in zip(*frames)) < 0.5
     assert a.stats.duplicates >= a.stats.packets and b.stats.duplicates == 0
     assert b.kernel_packets == b.stats.packets and a.kernel_packets >= 2 * a.stats.packets

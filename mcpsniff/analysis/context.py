@@ -18,6 +18,7 @@ from .model import ClientIdentity, Exchange, Generation, NamespaceLifecycle, Res
 
 
 IN_FLIGHT_GRACE = 1.0  # s: a call waiting this long for its answer at the end of a capture is no evidence either way
+END_CUT = 0.25  # s: a connection closed this close to the capture's end was closed by the end of the recording
 
 
 @dataclass
@@ -78,10 +79,14 @@ class Context:
         Waiting longer than ``IN_FLIGHT_GRACE`` and ten times the namespace's usual answer
         time is overdue: not a failure yet, but no proof the session works either.
         """
-        if ex.outcome != R.OPEN_AT_END:
+        if ex.outcome != R.OPEN_AT_END and not self.cut_at_end(ex):
             return False
-        waited = self.t_end - ex.t
-        return waited < max(IN_FLIGHT_GRACE, 10 * self.usual_answer())
+        return self.waited(ex) < max(IN_FLIGHT_GRACE, 10 * self.usual_answer())
+
+    def cut_at_end(self, ex: Exchange) -> bool:
+        """Its connection was closed, before any answer, as the capture ended: the recording's own
+        teardown (a proxy or client stopped with it), not the server failing the request."""
+        return ex.outcome in (R.CLOSED, R.RESET) and ex.status is None and ex.t_end is not None and self.t_end - ex.t_end <= END_CUT
 
     def usual_answer(self) -> float:
         """The median time the namespace's calls took to be answered."""

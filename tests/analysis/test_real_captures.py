@@ -77,6 +77,12 @@ EXPECTED: dict[str, dict[str, E]] = {
         "sprint": stalled("schedule-exhausted", "backoff-gave-up", (518, "refused"), SESSIONS),
         "ci-infra": rebound("new-session", SESSIONS),
     },
+    "py-teardown-cut": {  # the last calls cut in the capture's last 0.1 s by the proxy stopping with it
+        "tasks": rebound("new-session", SESSIONS),
+        "dev-agents": rebound("new-session", SESSIONS),
+        "sprint": stalled("PROVEN", "stale-session-loop", (554, "404 session-not-found"), SESSIONS),
+        "ci-infra": rebound("new-session", SESSIONS),
+    },
     "sessionless-graceful-listen": {
         "tasks": rebound("rebuilt-client", SESSIONLESS),
         "dev-agents": rebound("listen-reissued", SESSIONLESS),

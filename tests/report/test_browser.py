@@ -97,6 +97,7 @@ def test_hostile_capture_runs_nothing_and_fetches_nothing(hostile, tmp_path, ope
     page.screenshot(path=str(artifacts / "report-hostile.png"), full_page=True)
     # the viewer's own views of the same data: table rows, search, sibling view, keyboard, copy link, theme
     page.fill("#search", "<img src=x onerror=alert(9)>")
+    page.press("#search", "Enter")  # applied now, not after the typing debounce (the capture has < 200 exchanges anyway)
     page.wait_for_function("() => mcpsniffReport.state().rows > 0 && mcpsniffReport.state().shown < 200")
     page.uncheck("#rt-range")
     rows = o.visible_rows()
