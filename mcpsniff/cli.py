@@ -121,25 +121,32 @@ def _watched(mode: str, config: Any, sources: list[str], on_stall: str | None, e
 
 
 @main.command()
-@click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535), required=True, metavar="PORT", help="TCP port of the MCP server (repeatable).")
-@click.option("--iface", default="lo", show_default=True, help="Interface to capture on.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="pcapng file to write  [default: mcpsniff-<time>.pcapng]")
+@click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535), metavar="PORT", help="TCP port of the MCP server (repeatable); needed unless -f says what to capture.")
+@click.option("-i", "--iface", default="lo", show_default=True, metavar="IFACE", help="Interface to capture on; any: every interface (Linux cooked v2, as tcpdump -i any).")
+@click.option("-o", "-w", "--output", type=click.Path(dir_okay=False, path_type=Path), help="pcapng file to write (-w as in tcpdump; its folder must exist)  [default: mcpsniff-<time>.pcapng]")
+@click.option("-f", "--filter", "expr", metavar="EXPR", default="", help="BPF filter expression (tcpdump/pcap-filter syntax), ANDed with the --port filter: (tcp port A or tcp port B) and (EXPR).")
+@click.option("-r", "read_path", type=click.Path(path_type=Path), metavar="FILE", help="Not here: a saved capture is read by `mcpsniff analyze FILE`.")
 @click.option("--duration", type=Seconds(min=0, min_open=True), metavar="SECONDS", help="Stop after this long (default: Ctrl-C or SIGTERM).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config for the analysis.")
 @click.option("--watch", "watching", is_flag=True, help="Show every namespace's state live while capturing (as `mcpsniff watch`).")
 @_watch_options
 @friendly_errors
-def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: float | None, config_path: Path | None, watching: bool, on_stall: str | None, exit_on_stall: bool) -> None:
-    """Capture MCP traffic live on loopback, then tell which namespace failed to rebind.
+def capture(ports: tuple[int, ...], iface: str, output: Path | None, expr: str, read_path: Path | None, duration: float | None, config_path: Path | None, watching: bool, on_stall: str | None, exit_on_stall: bool) -> None:
+    """Capture MCP traffic live (loopback by default), then tell which namespace failed to rebind.
 
-    Writes a pcapng file as packets arrive (readable even if mcpsniff is killed),
-    shows a status line on stderr, stops on Ctrl-C, SIGTERM or --duration, then
-    prints the same analysis as `mcpsniff analyze`. Needs root or CAP_NET_RAW.
+    Writes a pcapng file as packets arrive (readable even if mcpsniff is killed; its
+    interface, filter and application are in the file's options, as tshark and
+    capinfos show), shows a status line on stderr, stops on Ctrl-C, SIGTERM or
+    --duration, then prints the same analysis as `mcpsniff analyze`. Needs root or
+    CAP_NET_RAW. The flags follow tcpdump: -i, -w, -f; a saved file is read by
+    `mcpsniff analyze FILE`, not by -r.
 
     \b
     Examples:
       mcpsniff capture --port 5076
-      mcpsniff capture --port 5076 -o run.pcapng --duration 60
+      mcpsniff capture --port 5076 -w run.pcapng --duration 60
+      mcpsniff capture -i any --port 5076 -f 'host 10.0.0.7'
+      mcpsniff capture -i any -f 'tcp port 5076 or tcp port 5077'
       mcpsniff capture --port 5076 --port 5077 --iface lo
 
     Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input or capture error,
@@ -150,18 +157,24 @@ def capture(ports: tuple[int, ...], iface: str, output: Path | None, duration: f
     from .api import analyze_files
     from .capture.live import run_capture
     from .config import load_config
+    from .errors import BadInputError
+    from .paths import output_file
     from .report.text import render_text
 
+    if read_path is not None:
+        raise BadInputError(f"capture records live; a saved capture is read by: mcpsniff analyze {read_path}" + "".join(f" --port {p}" for p in ports))
+    if not ports and not expr.strip():
+        raise BadInputError("nothing to capture: give --port PORT (the MCP server's) or a filter expression -f EXPR")
     config = load_config(config_path)  # a bad config fails now, not after the capture
-    output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
+    output = output_file(output, "-o") or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
     stopped = False
     if watching or on_stall or exit_on_stall:  # the analysis is made as packets come: no second read
-        analysis, stopped = _watched("live", config, [str(output)], on_stall, exit_on_stall, ports=ports, output=output, iface=iface, duration=duration)
+        analysis, stopped = _watched("live", config, [str(output)], on_stall, exit_on_stall, ports=ports, output=output, iface=iface, duration=duration, expr=expr)
         click.echo(f"capture written to {output}", err=True)
     else:
-        run_capture(ports, output, iface=iface, duration=duration)
+        run_capture(ports, output, iface=iface, duration=duration, expr=expr)
         click.echo(f"capture written to {output}", err=True)
-        analysis = analyze_files([output], config=config, ports=ports)
+        analysis = analyze_files([output], config=config, ports=ports or None)
     click.echo(render_text(analysis, color=sys.stdout.isatty()))
     sys.exit(EXIT_STALLED if analysis.stalled or stopped else EXIT_OK)
 

@@ -46,7 +46,7 @@ from .analysis.diagnose import judge_state, snapshot
 from .analysis.lifecycle import LifecycleBuilder
 from .analysis.model import PROVEN, Analysis
 from .config import Config
-from .errors import CaptureError
+from .errors import CaptureError, MCPSniffError
 from .records import CaptureWarning, Meta, Record, guard_times, read_records
 from .report.live import STALLED, LineView, NsState, TableView, states_of, steady
 
@@ -399,7 +399,7 @@ def watch_follow(watch: Watch, path: Path, ports: Collection[int] | None = None,
     return watch.finish()
 
 
-def watch_live(watch: Watch, ports: Collection[int], output: Path, iface: str = "lo", duration: float | None = None, bpf: bool = True) -> Analysis:
+def watch_live(watch: Watch, ports: Collection[int], output: Path, iface: str = "lo", duration: float | None = None, bpf: bool = True, expr: str = "") -> Analysis:
     """Capture ``ports`` on ``iface`` into ``output`` (as ``mcpsniff capture``) and analyze it as it grows.
 
     The capture runs in a process of its own (``python -m mcpsniff.watch capture ...``):
@@ -411,7 +411,7 @@ def watch_live(watch: Watch, ports: Collection[int], output: Path, iface: str = 
     """
     from .capture.proxy import die_with_parent
 
-    args = [sys.executable, "-m", "mcpsniff.watch", "capture", ",".join(str(p) for p in ports), str(output), iface, "1" if bpf else "0"]
+    args = [sys.executable, "-m", "mcpsniff.watch", "capture", ",".join(str(p) for p in ports), str(output), iface, "1" if bpf else "0", expr]
     child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent())  # noqa: PLW1509 - prctl only
     assert child.stdout is not None
     said: dict[str, Any] = {}
@@ -434,7 +434,7 @@ def watch_live(watch: Watch, ports: Collection[int], output: Path, iface: str = 
             final.update(_stop_child(child))
 
     try:
-        analysis = watch_follow(watch, output, ports=ports, duration=duration, ended=lambda: child.poll() is not None, on_stop=on_stop)
+        analysis = watch_follow(watch, output, ports=ports or None, duration=duration, ended=lambda: child.poll() is not None, on_stop=on_stop)
     finally:
         on_stop()
     c = watch.counters
@@ -465,24 +465,24 @@ def _stop_child(child: subprocess.Popen[bytes]) -> dict[str, Any]:
     return last
 
 
-def _capture_process(ports: str, output: str, iface: str, bpf: str) -> int:
-    """``python -m mcpsniff.watch capture PORTS OUTPUT IFACE BPF``: capture until SIGTERM or SIGINT.
+def _capture_process(ports: str, output: str, iface: str, bpf: str, expr: str = "") -> int:
+    """``python -m mcpsniff.watch capture PORTS OUTPUT IFACE BPF [EXPR]``: capture until SIGTERM or SIGINT.
 
     Says one JSON line when the capture has started (or why it could not), one with its
     counters when it has stopped and the file is closed.
     """
-    from .capture.live import LiveCapture, bpf_filter
+    from .capture.live import LiveCapture
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    cap = LiveCapture([int(p) for p in ports.split(",")], Path(output), iface, bpf=bpf == "1", ignore_outgoing=True)
     try:
+        cap = LiveCapture([int(p) for p in ports.split(",") if p], Path(output), iface, bpf=bpf == "1", ignore_outgoing=True, expr=expr)
         cap.start()
-    except CaptureError as exc:
+    except MCPSniffError as exc:  # no raw sockets, a bad filter expression, an unwritable file
         print(json.dumps({"error": str(exc)}), flush=True)
         return 2
-    print(json.dumps({"started": True, "kernel_filter": cap.kernel_filter, "filter": bpf_filter(cap.ports)}), flush=True)
+    print(json.dumps({"started": True, "kernel_filter": cap.kernel_filter, "filter": cap.filter}), flush=True)
     while not stop.wait(0.2) and cap.error is None:
         pass
     stats = cap.stop()
@@ -553,6 +553,6 @@ def summary_line(w: Watch) -> str:
 
 
 if __name__ == "__main__":  # the capture process of watch_live
-    if len(sys.argv) == 6 and sys.argv[1] == "capture":
+    if len(sys.argv) in (6, 7) and sys.argv[1] == "capture":
         sys.exit(_capture_process(*sys.argv[2:]))
-    sys.exit("usage: python -m mcpsniff.watch capture PORT[,PORT...] OUTPUT IFACE 0|1")
+    sys.exit("usage: python -m mcpsniff.watch capture PORT[,PORT...] OUTPUT IFACE 0|1 [FILTER]")

@@ -135,27 +135,12 @@ def test_tshark_and_mcpsniff_read_the_capture_after_sigkill(tmp_path: Path) -> N
 def test_capture_command_stops_on_sigterm_and_prints_the_analysis(tmp_path: Path) -> None:
     out = tmp_path / "term.pcapng"
     with LabServer(("tasks",)) as lab:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mcpsniff", "capture", "--port", str(lab.port), "-o", str(out)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True,
-        )
-        try:
-            assert proc.stderr is not None
-            _read_until(proc.stderr, b"capturing", timeout=60)
-            exchange(lab.url("tasks"), "then-sigterm")
-            _wait_for(lambda: b"tasks:then-sigterm" in out.read_bytes(), timeout=30)
-            proc.send_signal(signal.SIGTERM)
-            stdout, stderr = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate(timeout=30)
-    text_err = stderr.decode(errors="replace")
-    assert proc.returncode == 0, text_err  # one healthy session: nothing stalled
+        rc, stdout, text_err = _capture_cli(["--port", str(lab.port)], out, lambda: exchange(lab.url("tasks"), "then-sigterm"), b"tasks:then-sigterm", flag="-o")
+    assert rc == 0, text_err  # one healthy session: nothing stalled
     assert "Traceback" not in text_err
     assert f"capture written to {out}" in text_err
     assert "1 namespace" in text_err  # the final status line
-    assert "tasks" in stdout.decode()
+    assert "tasks" in stdout
 
 
 def test_no_raw_sockets_gives_a_clear_error(tmp_path: Path) -> None:
@@ -239,3 +224,135 @@ def _wait_for(cond, timeout: float) -> None:  # type: ignore[no-untyped-def]
     while not cond():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+# --- tcpdump's flags: -i any, -w, -f, -r; the pcapng's interface and application options -------------------
+
+def _capture_cli(args: list[str], out: Path, traffic, marker: bytes, flag: str = "-w") -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    """Run ``mcpsniff capture ARGS -w OUT``, make ``traffic()`` once it captures, SIGTERM it once
+    ``marker`` is in the file; returns (exit code, stdout, stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcpsniff", "capture", *args, flag, str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True,
+    )
+    try:
+        assert proc.stderr is not None
+        started = _read_until(proc.stderr, b"capturing", timeout=60)
+        assert b"capturing" in started, started
+        traffic()
+        _wait_for(lambda: marker in out.read_bytes(), timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
+    return proc.returncode, stdout.decode(errors="replace"), started.decode(errors="replace") + stderr.decode(errors="replace")
+
+
+def _pcapng_interfaces(path: Path) -> list[tuple[int, dict[int, bytes]]]:
+    """(link type, {option code: value}) of every Interface Description Block, read by hand."""
+    import struct
+
+    data, pos, out = path.read_bytes(), 0, []
+    while pos + 12 <= len(data):
+        kind, size = struct.unpack_from("<II", data, pos)
+        if kind == 1:
+            linktype = struct.unpack_from("<H", data, pos + 8)[0]
+            opts, at = {}, pos + 16
+            while at + 4 <= pos + size - 4:
+                code, length = struct.unpack_from("<HH", data, at)
+                if code == 0:
+                    break
+                opts[code] = data[at + 4 : at + 4 + length]
+                at += 4 + (length + 3) // 4 * 4
+            out.append((linktype, opts))
+        pos += size
+    return out
+
+
+def _tshark_fields(path: Path, *fields: str) -> list[str]:
+    args = [str(TSHARK), "-r", str(path), "-T", "fields"] + [a for f in fields for a in ("-e", f)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+@needs_raw
+@needs_tshark
+@pytest.mark.parametrize(("iface", "linktype", "tshark_link"), [("lo", 1, "eth"), ("any", 276, "sll")], ids=["lo", "any"])
+def test_capture_on_an_interface_writes_its_name_filter_and_application(tmp_path: Path, iface: str, linktype: int, tshark_link: str) -> None:
+    """-i lo / -i any (Linux cooked v2) with -w and -f: each packet once, the link type, if_name,
+    if_filter, if_tsresol and shb_userappl as tshark and capinfos read them; analyze reads the file."""
+    from mcpsniff.api import analyze_files
+    from mcpsniff.capture.pcapng_writer import version
+
+    out = tmp_path / f"{iface}.pcapng"
+    with LabServer(("tasks",)) as lab:
+        rc, stdout, stderr = _capture_cli(["-i", iface, "--port", str(lab.port), "-f", "host 127.0.0.1"], out,
+                                          lambda: exchange(lab.url("tasks"), f"on-{iface}"), f"tasks:on-{iface}".encode())
+    assert rc == 0, stderr
+    wanted = f"(tcp port {lab.port}) and (host 127.0.0.1)"
+    assert f"capturing {wanted} on {iface} -> {out}" in stderr
+    assert "tasks" in stdout and "Traceback" not in stderr
+    [(link, opts)] = _pcapng_interfaces(out)
+    assert link == linktype
+    assert opts[2] == iface.encode() and opts[11] == b"\0" + wanted.encode() and opts[9] == b"\x06"
+    frames = pcap_frames(out)
+    assert adjacent_twins(frames) == 0  # the loopback copy dropped on any too
+    rows = _tshark_fields(out, "frame.interface_name", "frame.protocols")
+    assert len(rows) == len(frames) > 0
+    assert {r.split("\t")[0] for r in rows} == {iface}
+    assert all(r.split("\t")[1].startswith(f"{tshark_link}:ethertype:ip:tcp") for r in rows)
+    assert tshark_count(out, 'http.request.uri == "/tasks/mcp"') >= 3
+    info = subprocess.run(["capinfos", str(out)], capture_output=True, text=True, timeout=60)
+    assert info.returncode == 0, info.stderr
+    assert f"Capture application: {version()}" in info.stdout and version().startswith("mcpsniff ")
+    assert f"Name = {iface}" in info.stdout and f"Filter string = {wanted}" in info.stdout
+    assert "Time precision = microseconds" in info.stdout
+    analysis = analyze_files([out])
+    assert [ns.name for ns in analysis.namespaces] == ["tasks"]
+    assert {ex.server for ns in analysis.namespaces for ex in ns.exchanges} == {f"127.0.0.1:{lab.port}"}
+
+
+@needs_raw
+def test_filter_expression_narrows_the_ports_and_works_alone(tmp_path: Path) -> None:
+    """--port A --port B -f 'not tcp port B' keeps A only; -f 'tcp port A' without --port captures A
+    and the analysis finds its namespace (every port that carries HTTP, as analyze)."""
+    both, alone = tmp_path / "both.pcapng", tmp_path / "alone.pcapng"
+    with LabServer(("tasks",)) as lab, LabServer(("other",)) as noise:
+        def traffic() -> None:
+            exchange(noise.url("other"), "filtered-out")
+            exchange(lab.url("tasks"), "kept")
+
+        rc, _, stderr = _capture_cli(["--port", str(lab.port), "--port", str(noise.port), "-f", f"not tcp port {noise.port}"], both, traffic, b"tasks:kept")
+        assert rc == 0, stderr
+        rc2, stdout2, stderr2 = _capture_cli(["-i", "any", "-f", f"tcp port {lab.port}"], alone, traffic, b"tasks:kept")
+        assert rc2 == 0, stderr2
+    for out in (both, alone):
+        blob = b"".join(pcap_frames(out))
+        assert b"tasks:kept" in blob and b"filtered-out" not in blob and b"/other/mcp" not in blob
+    assert "1 namespace" in stderr2 and " 0 connections" not in stderr2  # the status line learnt the server port from the SYNs
+    assert "tasks" in stdout2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "5076", "-f", "tcp prot 1"], "mcpsniff: error: bad filter expression 'tcp prot 1': can't parse filter expression: syntax error"),
+        (["--watch", "--port", "5076", "-f", "tcp prot 1"], "mcpsniff: error: bad filter expression 'tcp prot 1': can't parse filter expression: syntax error"),
+        (["-i", "any", "--port", "5076", "-f", "ether host 00:11:22:33:44:55"], "mcpsniff: error: bad filter expression 'ether host 00:11:22:33:44:55': ethernet addresses supported only"),
+        (["-r", "saved.pcap", "--port", "5076"], "mcpsniff: error: capture records live; a saved capture is read by: mcpsniff analyze saved.pcap --port 5076"),
+        ([], "mcpsniff: error: nothing to capture: give --port PORT (the MCP server's) or a filter expression -f EXPR"),
+        (["--port", "5076", "-w", "{tmp}/no/such/dir/x.pcapng"], "mcpsniff: error: -o {tmp}/no/such/dir/x.pcapng: directory {tmp}/no/such/dir does not exist"),
+    ],
+    ids=["bad-filter", "bad-filter-watch", "filter-for-another-link", "-r", "no-port-no-filter", "missing-folder"],
+)
+def test_tcpdump_style_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    """Found before any socket is opened (no root needed), and no file is written."""
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out = ["-w", str(tmp_path / "x.pcapng")] if "-w" not in args else []
+    proc = subprocess.run([sys.executable, "-m", "mcpsniff", "capture", *args, *out, "--duration", "1"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message.replace("{tmp}", str(tmp_path))), proc.stderr
+    assert not list(tmp_path.rglob("*.pcapng"))

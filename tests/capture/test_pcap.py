@@ -422,6 +422,7 @@ def test_packet_block_of_unknown_interface(tmp_path: Path) -> None:
 CAPTURERS = {  # name -> (command with {port} and {out}, file name, file magic, link type)
     "dumpcap -i lo (pcapng)": (["dumpcap", "-q", "-i", "lo", "-f", "tcp port {port}", "-w", "{out}"], "lo.pcapng", b"\x0a\x0d\x0d\x0a", 1),
     "tcpdump -i any (Linux cooked v2)": (["tcpdump", "-U", "-i", "any", "-w", "{out}", "tcp port {port}"], "any.pcap", b"\xd4\xc3\xb2\xa1", 276),
+    "mcpsniff capture -i any (Linux cooked v2)": ([sys.executable, "-m", "mcpsniff", "capture", "-i", "any", "--port", "{port}", "-w", "{out}"], "any.pcapng", b"\x0a\x0d\x0d\x0a", 276),
 }
 
 
@@ -431,7 +432,7 @@ def _start_capture(cmd: list[str]) -> subprocess.Popen[bytes]:
     os.set_blocking(proc.stderr.fileno(), False)
     deadline = time.monotonic() + 15
     seen = b""
-    while b"apturing on" not in seen and b"istening on" not in seen:  # ready messages of dumpcap / tcpdump
+    while b"apturing on" not in seen and b"istening on" not in seen and b"capturing tcp" not in seen:  # ready messages of dumpcap / tcpdump / mcpsniff
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"{cmd[0]} did not start: {seen.decode(errors='replace')}")
@@ -465,6 +466,11 @@ def test_real_tool_capture_of_an_sdk_session_across_a_restart(tmp_path: Path, ca
     assert [b for b in bodies if '"tools/call"' in b and '"before"' in b] and [b for b in bodies if '"after"' in b]
     sse = [r.data for r in records if isinstance(r, SseEvent)]
     assert any("tasks:before" in d for d in sse) and any("tasks:after" in d for d in sse)
+    analyzed = subprocess.run([sys.executable, "-m", "mcpsniff", "analyze", str(out), "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert analyzed.returncode == 0, analyzed.stderr  # `mcpsniff analyze` of the tool's file, as a user runs it
+    doc = json.loads(analyzed.stdout)
+    assert [(ns["name"], ns["diagnosis"]["verdict"]) for ns in doc["namespaces"]] == [("tasks", "rebound")]
+    assert len(doc["restarts"]) == 1
 
 
 def _tool_missed_packets(out: Path) -> bool:
