@@ -84,9 +84,9 @@ class Context:
         return self.waited(ex) < max(IN_FLIGHT_GRACE, 10 * self.usual_answer())
 
     def cut_at_end(self, ex: Exchange) -> bool:
-        """Its connection was closed, before any answer, as the capture ended: the recording's own
+        """Its connection was closed, before its answer, as the capture ended: the recording's own
         teardown (a proxy or client stopped with it), not the server failing the request."""
-        return ex.outcome in (R.CLOSED, R.RESET) and ex.status is None and ex.t_end is not None and self.t_end - ex.t_end <= END_CUT
+        return ex.outcome in (R.CLOSED, R.RESET) and not answered(ex) and ex.t_end is not None and self.t_end - ex.t_end <= END_CUT
 
     def usual_answer(self) -> float:
         """The median time the namespace's calls took to be answered."""

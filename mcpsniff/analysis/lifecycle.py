@@ -86,6 +86,7 @@ class LifecycleBuilder:
         self.unattributed_dropped = 0  # beyond MAX_UNATTRIBUTED (a SYN flood): counted, not kept
         self.clients = ClientObserver()
         self.minted: dict[str, float] = {}  # session id -> when a response first carried it
+        self.rejected: set[str] = set()  # session ids the server already answered 404 (session not found)
         self.lost_requests: list[tuple[float, float, str, str, str]] = []  # (from, to, server, conn, bytes): client bytes lost in the capture
         self.conformance = ConformanceObserver()
         self.hops = HopSampler()
@@ -232,7 +233,11 @@ class LifecycleBuilder:
             self._payload(ex, rec.body, messages)
             if "server/discover" in ex.rpc_methods and 400 <= rec.status < 500 and not _modern_refusal(messages):
                 ex.error = PROBE_REJECTED  # a 2026-07-28 probe an older server does not know: the client falls back
-            if ex.error == "session-not-found" and ex.session_id:
+            if ex.error == "session-not-found" and ex.session_id and ex.session_id not in self.rejected:
+                # Only a session's first rejection says the server lost it then: a client that
+                # keeps re-sending a dead id (a 404 loop) is not a new restart at every retry.
+                if len(self.rejected) < 100_000:
+                    self.rejected.add(ex.session_id)
                 self.restarts.session_lost(ex.server, rec.t, self.minted.get(ex.session_id))
             if ex.error == "upstream-unavailable":  # a reverse proxy answering for a server that is down
                 self.restarts.refused(ex.server, ex.t, "proxy")

@@ -173,8 +173,8 @@ def rule_call_lost_after_rebind(ctx: Context) -> Hit | None:
 
 def rule_unanswered_last(ctx: Context) -> Hit | None:
     posts = [ex for ex in ctx.after if ex.method == "POST" and ex.outcome != R.REFUSED]
-    if not posts or answered(posts[-1]) or posts[-1].rpc_ids == []:
-        return None
+    if not posts or answered(posts[-1]) or posts[-1].rpc_ids == [] or ctx.in_flight(posts[-1]):
+        return None  # (a call still in flight when the capture ended is no evidence yet)
     last = posts[-1]
     reused = not last.xid.endswith(".1")  # xids number the exchanges of a connection: c7.1, c7.2, ...
     if last.status is None and last.outcome in (R.RESET, R.CLOSED) and reused:

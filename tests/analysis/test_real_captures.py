@@ -77,6 +77,18 @@ EXPECTED: dict[str, dict[str, E]] = {
         "sprint": stalled("schedule-exhausted", "backoff-gave-up", (518, "refused"), SESSIONS),
         "ci-infra": rebound("new-session", SESSIONS),
     },
+    "py-mixed-long-loop": {  # sprint's 404s go on for 40 s: not evidence of a second restart
+        "tasks": rebound("new-session", SESSIONS),
+        "dev-agents": stalled("PROVEN", "tools-never-relisted", (2653, "200"), SESSIONS),
+        "sprint": stalled("PROVEN", "stale-session-loop", (444, "404 session-not-found"), SESSIONS),
+        "ci-infra": stalled("siblings-alive", "retries-exhausted-while-down", (115, "200, stream closed"), SESSIONS),
+    },
+    "py-teardown-reset": {  # dev-agents' last call reset by the end of the run, after its 200 headers
+        "tasks": rebound("new-session", SESSIONS),
+        "dev-agents": rebound("new-session", SESSIONS),
+        "sprint": stalled("PROVEN", "stale-session-loop", (431, "404 session-not-found"), SESSIONS),
+        "ci-infra": rebound("new-session", SESSIONS),
+    },
     "py-teardown-cut": {  # the last calls cut in the capture's last 0.1 s by the proxy stopping with it
         "tasks": rebound("new-session", SESSIONS),
         "dev-agents": rebound("new-session", SESSIONS),
