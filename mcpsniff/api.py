@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .analysis.diagnose import analyze_records
+from .analysis.namespaces import holdings, server_port
 from .analysis.model import Analysis
 from .config import Config, load_config
 from .errors import BadInputError
-from .records import Record, guard_times, read_records
+from .records import ConnEvent, End, Record, Request, Response, SseEvent, guard_times, read_records
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
 PARALLEL_MIN_BYTES = 64 << 20  # pcaps from this size are read by two processes (see pcap_workers)
@@ -83,9 +84,40 @@ def regular_file(path: Path) -> Iterator[Path]:
 
 
 def read_file(path: Path, ports: Collection[int] | None = None, progress: Progress | None = None, stats: dict[str, int] | None = None) -> Iterator[Record]:
-    """Records of one input file, whatever its format (pipes are read from a temporary copy)."""
+    """Records of one input file, whatever its format (pipes are read from a temporary copy).
+
+    ``ports``: only the traffic of these server ports (a pcap is filtered as it is
+    decoded; records, HAR and flow files by the server address of their records).
+    """
     with regular_file(path) as real:
-        yield from _read_file(real, ports, progress, stats)
+        if ports and sniff_format(real) != "pcap":
+            yield from only_ports(_read_file(real, ports, progress, stats), ports)
+        else:
+            yield from _read_file(real, ports, progress, stats)
+
+
+def only_ports(records: Iterable[Record], ports: Collection[int]) -> Iterator[Record]:
+    """The records of connections and exchanges to a server port in ``ports`` (and every meta and warning)."""
+    wanted = {int(p) for p in ports}
+    conns: dict[str, bool] = {}  # connection -> to a wanted port
+    xids: set[str] = set()
+
+    def to_wanted(server: str) -> bool:
+        return server_port(server) in wanted
+
+    for rec in records:
+        if isinstance(rec, ConnEvent):
+            keep = conns.setdefault(rec.conn, to_wanted(rec.server)) if rec.server else conns.get(rec.conn, False)
+        elif isinstance(rec, Request):
+            keep = to_wanted(rec.server) if rec.server else conns.get(rec.conn, False)
+            if keep:
+                xids.add(rec.xid)
+        elif isinstance(rec, (Response, SseEvent, End)):
+            keep = rec.xid in xids
+        else:
+            keep = True
+        if keep:
+            yield rec
 
 
 def _read_file(path: Path, ports: Collection[int] | None, progress: Progress | None, stats: dict[str, int] | None) -> Iterator[Record]:
@@ -199,3 +231,31 @@ def analyze_files(
         analysis = analyze_records(all_records(), cfg, sources=sources, compact=not full)
     analysis.stats.update(stats)
     return analysis
+
+
+def require_found(analysis: Analysis, paths: list[Path], config: Config, ports: Collection[int] = (), namespaces: Collection[str] = ()) -> None:
+    """Bad input when a ``--port`` or ``--namespace`` the user named is not in the capture.
+
+    Said in one line with what the capture does hold (each server port and its
+    namespaces), so a typo or the other hop's port is one look away.  The capture is read
+    once more, without the port filter, only in that case.
+    """
+    seen_ports = {p for ns in analysis.namespaces for ex in ns.exchanges if (p := server_port(ex.server)) is not None}
+    seen_names = {ns.name for ns in analysis.namespaces}
+    no_ports = [p for p in dict.fromkeys(ports) if p not in seen_ports] if ports else []
+    no_names = [n for n in dict.fromkeys(namespaces) if n not in seen_names]
+    if not no_ports and not no_names:
+        return
+    held: dict[int | None, dict[str, None]] = {}
+    for path in paths:
+        for port, names in holdings(read_file(path), config).items():
+            held.setdefault(port, {}).update(names)
+    where = ", ".join(str(p) for p in paths)
+    missing = []
+    if no_ports:
+        missing.append(f"no MCP traffic on port {', '.join(map(str, no_ports))}")
+    if no_names:
+        on = f" on port {', '.join(map(str, ports))}" if ports else ""
+        missing.append(f"no namespace {', '.join(no_names)}{on}")
+    listing = "; ".join(f"port {port}: {', '.join(names)}" if port is not None else ', '.join(names) for port, names in sorted(held.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+    raise BadInputError(f"{' and '.join(missing)} in {where}; " + (f"it holds {listing}" if listing else "it holds no MCP traffic at all"))

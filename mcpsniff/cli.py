@@ -82,12 +82,17 @@ def analyze(files: tuple[Path, ...], config_path: Path | None, fmt: str, namespa
 
     Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input, 3 internal error.
     """
-    from .api import analyze_files
+    from .api import analyze_files, require_found
+    from .config import load_config
+    from .paths import output_file
     from .report.text import render_text
     from .report.jsondoc import render_json
 
+    output_file(html_path, "--html")  # before the analysis, not after it
+    config = load_config(config_path)
     with progress_bar(list(files), progress) as on_progress:
-        analysis = analyze_files(list(files), config_path=config_path, ports=ports, progress=on_progress, full=full or html_path is not None)
+        analysis = analyze_files(list(files), config=config, ports=ports, progress=on_progress, full=full or html_path is not None)
+    require_found(analysis, list(files), config, ports, namespaces)  # a --port or --namespace the capture does not hold: say what it holds
     if namespaces:
         analysis.namespaces = [ns for ns in analysis.namespaces if ns.name in namespaces]
     if fmt == "json":
@@ -268,12 +273,15 @@ def report(files: tuple[Path, ...], output: Path, config_path: Path | None, shar
 
     Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input, 3 internal error.
     """
-    from .api import analyze_files
+    from .api import analyze_files, require_found
     from .config import load_config
+    from .paths import output_file
     from .report.html import write_html
 
+    output_file(output, "-o")
     config = load_config(config_path)
     analysis = analyze_files(list(files), config=config, ports=ports, full=True)
+    require_found(analysis, list(files), config, ports)
     write_html(analysis, output, config=config, share=share)
     stalled = ", ".join(ns.name for ns in analysis.stalled) or "none"
     click.echo(f"HTML report: {output} ({len(analysis.namespaces)} namespaces, stalled: {stalled})", err=True)
@@ -286,10 +294,11 @@ def report(files: tuple[Path, ...], output: Path, config_path: Path | None, shar
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Records file to write  [default: mcpsniff-<time>.jsonl]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config (body size cap, and the analysis).")
 @click.option("--listen-host", default="127.0.0.1", show_default=True, help="Address the proxy listens on.")
+@click.option("--filter", "filter_expr", metavar="EXPR", help="Record only flows matching this mitmproxy filter expression, e.g. '~u /tasks/' (the others pass through unrecorded).")
 @click.option("--watch", "watching", is_flag=True, help="Show every namespace's state live from the records as they are written (as `mcpsniff watch`).")
 @_watch_options
 @friendly_errors
-def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Path | None, listen_host: str, watching: bool, on_stall: str | None, exit_on_stall: bool) -> None:
+def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Path | None, listen_host: str, filter_expr: str | None, watching: bool, on_stall: str | None, exit_on_stall: bool) -> None:
     """Record MCP traffic through a reverse proxy (mitmdump + the mcpsniff addon).
 
     Point your MCP clients at the --listen port instead of the server. Every request,
@@ -301,6 +310,7 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
     Examples:
       mcpsniff proxy --listen 5077 --upstream http://127.0.0.1:5076 -o run.jsonl
       mcpsniff proxy --listen 5077 --upstream http://127.0.0.1:5076 --config mcpsniff.yaml
+      mcpsniff proxy --listen 5077 --upstream http://127.0.0.1:5076 --filter '~u /tasks/'
       mcpsniff analyze run.jsonl --format json        # later, again
 
     Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input or proxy error,
@@ -310,16 +320,18 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
     import time
 
     from .api import analyze_files
-    from .capture.proxy import start_proxy
+    from .capture.proxy import check_filter, start_proxy
     from .config import load_config
     from .errors import CaptureError
     from .report.text import render_text
 
     config = load_config(config_path)  # a bad config fails now, not after the run
+    if filter_expr:
+        check_filter(filter_expr)
     output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
 
     if watching or on_stall or exit_on_stall:  # the records are analyzed as the addon writes them: no second read
-        analysis, stopped = _watched("proxy", config, [str(output)], on_stall, exit_on_stall, listen_port=listen_port, upstream=upstream, output=output, config_path=config_path, listen_host=listen_host)
+        analysis, stopped = _watched("proxy", config, [str(output)], on_stall, exit_on_stall, listen_port=listen_port, upstream=upstream, output=output, config_path=config_path, listen_host=listen_host, filter_expr=filter_expr)
         click.echo(f"\nrecords written to {output}", err=True)
         click.echo(render_text(analysis, color=sys.stdout.isatty()))
         sys.exit(EXIT_STALLED if analysis.stalled or stopped else EXIT_OK)
@@ -328,7 +340,7 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    handle = start_proxy(listen_port, upstream, output, config=config_path, listen_host=listen_host)
+    handle = start_proxy(listen_port, upstream, output, config=config_path, listen_host=listen_host, filter_expr=filter_expr)
     click.echo(f"mcpsniff: proxy on http://{handle.listen} -> {handle.upstream}, recording to {output} (Ctrl-C to stop)", err=True)
     try:
         while handle.running:
@@ -411,10 +423,14 @@ def check(files: tuple[Path, ...], require: str | None, within: float | None, ju
     Exit code: 0 the gate passed, 1 it failed, 2 bad input, 3 internal error.
     """
     from .analysis.gate import evaluate
-    from .api import analyze_files
+    from .api import analyze_files, require_found
+    from .paths import output_file
 
+    for path, option in ((junit_path, "--junit"), (json_path, "--json"), (sarif_path, "--sarif")):
+        output_file(path, option)
     config, rule = _gate_rule(require, within, config_path, same_tools)
     analysis = analyze_files(list(files), config=config, ports=ports, full=False)
+    require_found(analysis, list(files), config, ports)
     gate = evaluate(analysis, rule)
     if junit_path is not None:
         from .report.junit import write_junit
@@ -514,14 +530,18 @@ def export(files: tuple[Path, ...], har_path: Path | None, otlp_path: Path | Non
 
     Exit code: 0 written, 2 bad input, 3 internal error.
     """
-    from .api import analyze_files
+    from .api import analyze_files, require_found
     from .config import load_config
     from .errors import BadInputError
+    from .paths import output_file
 
     if har_path is None and otlp_path is None:
         raise BadInputError("nothing to export: give --har FILE and/or --otlp FILE")
+    output_file(har_path, "--har")
+    output_file(otlp_path, "--otlp")
     config = load_config(config_path)
     analysis = analyze_files(list(files), config=config, ports=ports, full=True)
+    require_found(analysis, list(files), config, ports)
     if har_path is not None:
         from .report.har import write_har
 
@@ -568,6 +588,9 @@ def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: P
 
     if share and html_path is None:
         raise BadInputError("--share pseudonymises the HTML page: give --html FILE too")
+    from .paths import output_file
+
+    output_file(html_path, "--html")
     config = load_config(config_path)
     full = html_path is not None  # the HTML timelines show bodies and headers, as the report does
     old, new = analyze_files([before], config=config, ports=ports, full=full), analyze_files([after], config=config, ports=ports, full=full)

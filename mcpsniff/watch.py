@@ -491,11 +491,11 @@ def _capture_process(ports: str, output: str, iface: str, bpf: str, expr: str = 
     return 0
 
 
-def watch_proxy(watch: Watch, listen_port: int, upstream: str, output: Path, config_path: Path | None = None, listen_host: str = "127.0.0.1") -> Analysis:
+def watch_proxy(watch: Watch, listen_port: int, upstream: str, output: Path, config_path: Path | None = None, listen_host: str = "127.0.0.1", filter_expr: str | None = None) -> Analysis:
     """Run ``mcpsniff proxy``'s mitmdump and follow the records it writes."""
     from .capture.proxy import start_proxy
 
-    handle = start_proxy(listen_port, upstream, output, config=config_path, listen_host=listen_host)
+    handle = start_proxy(listen_port, upstream, output, config=config_path, listen_host=listen_host, filter_expr=filter_expr)
     watch.view.note(f"mcpsniff: proxy on http://{handle.listen} -> {handle.upstream}, recording to {output} (Ctrl-C to stop)")
     died = ""
 

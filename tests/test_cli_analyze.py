@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 from click.testing import CliRunner
 
 from mcpsniff.cli import main
@@ -106,3 +107,38 @@ def test_every_field_of_the_json_is_in_the_schema() -> None:
         jsonschema.validate(doc, SCHEMA)
         assert doc["version"] == 2
         assert sorted(set(_undocumented(doc, SCHEMA, SCHEMA["$defs"]))) == [], case
+
+
+ONE_STALE = "tests/data/real/one-stale/capture.pcap"
+HOLDS_ONE_STALE = "it holds port 18202: tasks, dev-agents, sprint, ci-infra"
+TWO_HOPS = "tests/data/real/ts-idle-get/capture.pcapng"  # client -> proxy (58771) and proxy -> server (37453)
+NOT_FOUND = [  # (command line, the one line it must say)
+    (["analyze", ONE_STALE, "--port", "9999"], f"no MCP traffic on port 9999 in {ONE_STALE}; {HOLDS_ONE_STALE}"),
+    (["analyze", ONE_STALE, "--namespace", "nosuch"], f"no namespace nosuch in {ONE_STALE}; {HOLDS_ONE_STALE}"),
+    (["analyze", ONE_STALE, "--namespace", "tasks", "--namespace", "sprnt"], f"no namespace sprnt in {ONE_STALE}; {HOLDS_ONE_STALE}"),
+    (["analyze", ONE_STALE, "--namespace", "nosuch", "--port", "18202"], f"no namespace nosuch on port 18202 in {ONE_STALE}; {HOLDS_ONE_STALE}"),
+    (["analyze", ONE_STALE, "--port", "9999", "--namespace", "nosuch"], f"no MCP traffic on port 9999 and no namespace nosuch on port 9999 in {ONE_STALE}; {HOLDS_ONE_STALE}"),
+    (["analyze", TWO_HOPS, "--port", "37453", "--port", "9"], f"no MCP traffic on port 9 in {TWO_HOPS}; it holds port 37453: tasks, dev-agents, sprint, ci-infra; port 58771: tasks, dev-agents, sprint, ci-infra"),
+    (["analyze", "tests/data/real/ts-idle-get/run.jsonl", "--port", "58771"], "no MCP traffic on port 58771 in tests/data/real/ts-idle-get/run.jsonl; it holds port 37453: tasks, dev-agents, sprint, ci-infra"),
+    (["check", ONE_STALE, "--port", "9999"], f"no MCP traffic on port 9999 in {ONE_STALE}; {HOLDS_ONE_STALE}"),
+    (["report", ONE_STALE, "--port", "9999", "-o", "{tmp}/r.html"], f"no MCP traffic on port 9999 in {ONE_STALE}; {HOLDS_ONE_STALE}"),
+    (["export", ONE_STALE, "--port", "9999", "--har", "{tmp}/x.har"], f"no MCP traffic on port 9999 in {ONE_STALE}; {HOLDS_ONE_STALE}"),
+]
+
+
+@pytest.mark.parametrize(("args", "says"), NOT_FOUND, ids=[" ".join(a[:1] + a[2:]) for a, _ in NOT_FOUND])
+def test_a_port_or_namespace_the_capture_does_not_hold_is_named_with_what_it_holds(tmp_path: Path, args: list[str], says: str) -> None:
+    """Not "(no MCP traffic found)" and exit 0: what was not found, what the capture holds, exit 2, nothing written."""
+    proc = subprocess.run([sys.executable, "-m", "mcpsniff", *(a.replace("{tmp}", str(tmp_path)) for a in args)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [f"mcpsniff: error: {says}"]
+    assert proc.stdout == "" and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("source", "port"), [(TWO_HOPS, 58771), (TWO_HOPS, 37453), ("tests/data/real/ts-idle-get/run.jsonl", 37453)])
+def test_the_port_of_either_hop_or_of_the_records_still_picks_its_traffic(source: str, port: int) -> None:
+    result = CliRunner().invoke(main, ["analyze", "--format", "json", "--port", str(port), str(ROOT / source)])
+    assert result.exit_code == 1, result.output  # sprint stalled, as in every view of this run
+    doc = json.loads(result.output)
+    assert {ns["name"] for ns in doc["namespaces"]} == {"tasks", "dev-agents", "sprint", "ci-infra"}
+    assert {ex["server"] for ns in doc["namespaces"] for ex in ns["exchanges"]} == {f"127.0.0.1:{port}"}

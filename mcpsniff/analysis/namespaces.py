@@ -8,9 +8,11 @@ reliable key.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from ..config import Config, NamespaceRule
+from ..records import ConnEvent, Record, Request
 
 _DEFAULT = re.compile(r"/(?P<ns>[^/]+)/mcp/?$")
 _BARE = re.compile(r"^/mcp/?$")
@@ -23,7 +25,8 @@ def request_path(target: str) -> str:
     return target.split("?", 1)[0].split("#", 1)[0] or "/"
 
 
-def _port(server: str) -> int | None:
+def server_port(server: str) -> int | None:
+    """The port of "ip:port" / "[v6]:port" / "host:port" (None when there is none)."""
     _, _, port = server.rpartition(":")
     return int(port) if port.isdigit() else None
 
@@ -59,7 +62,7 @@ class NamespaceResolver:
         return name
 
     def _resolve(self, path: str, server: str, looks_like_mcp: bool) -> str | None:
-        port = _port(server)
+        port = server_port(server)
         for rule in self._rules:
             name = _apply(rule, path, port)
             if name is not None:
@@ -71,3 +74,29 @@ class NamespaceResolver:
             return match.group("ns")
         # An unusual path that still carries MCP (JSON-RPC body, session header): keep it by path.
         return path if looks_like_mcp else None
+
+
+def holdings(records: Iterable[Record], config: Config) -> dict[int | None, dict[str, None]]:
+    """Server port -> the namespaces of the requests sent to it, in the order they came (None: a port not known).
+
+    What a capture holds, for saying so when ``--port`` or ``--namespace`` names
+    something it does not hold.  A cheap pass (no lifecycle): a request counts as MCP
+    by the signs the lifecycle reads (a JSON-RPC body, a session header, a GET for an
+    event stream).
+    """
+    resolver = NamespaceResolver(config)
+    servers: dict[str, str] = {}
+    out: dict[int | None, dict[str, None]] = {}
+    for rec in records:
+        if isinstance(rec, ConnEvent):
+            if rec.server:
+                servers.setdefault(rec.conn, rec.server)
+        elif isinstance(rec, Request):
+            names = {k.lower() for k, _ in rec.headers}
+            accept = next((v for k, v in rec.headers if k.lower() == "accept"), "")
+            looks_mcp = '"jsonrpc"' in rec.body or "mcp-session-id" in names or (rec.method == "GET" and "event-stream" in accept)
+            server = rec.server or servers.get(rec.conn, "")
+            name = resolver.resolve(rec.target, server, looks_mcp)
+            if name is not None:
+                out.setdefault(server_port(server), {})[name] = None
+    return out

@@ -100,6 +100,16 @@ def check_upstream(upstream: str) -> str:
     return upstream.rstrip("/")
 
 
+def check_filter(expr: str) -> None:
+    """Refuse a filter that is no mitmproxy filter expression now (mitmdump would exit on it at start)."""
+    from mitmproxy import flowfilter
+
+    try:
+        flowfilter.parse(expr)
+    except ValueError:
+        raise CaptureError(f"--filter: not a mitmproxy filter expression: {expr!r} (e.g. '~u /tasks/', '~d example.com & ~m POST')") from None
+
+
 @dataclass
 class ProxyHandle:
     """A running mitmdump; ``stop()`` ends it cleanly (SIGTERM, then SIGKILL) and is idempotent."""
@@ -158,15 +168,19 @@ def start_proxy(
     listen_host: str = "127.0.0.1",
     log_path: Path | None = None,
     extra_args: tuple[str, ...] = (),
+    filter_expr: str | None = None,
 ) -> ProxyHandle:
     """Start ``mitmdump --mode reverse:UPSTREAM`` with the addon writing records to ``output``.
 
     Returns once the port listens. mitmdump's own log goes to ``log_path`` (default:
-    a temporary file). Raises CaptureError when mitmdump is missing, the port is busy
-    or mitmdump does not come up.
+    a temporary file). ``filter_expr``: record only the flows matching this mitmproxy
+    filter expression (the addon's ``mcpsniff_filter``). Raises CaptureError when mitmdump
+    is missing, the filter is invalid, the port is busy or mitmdump does not come up.
     """
     upstream = check_upstream(upstream)
     exe = find_mitmdump()
+    if filter_expr:
+        check_filter(filter_expr)
     if _listening(listen_host, listen_port):
         raise CaptureError(f"port {listen_port} on {listen_host} is busy: another process listens there")
     output = Path(output)
@@ -199,6 +213,8 @@ def start_proxy(
     ]
     if config is not None:
         args += ["--set", f"mcpsniff_config={Path(config).resolve()}"]
+    if filter_expr:
+        args += ["--set", f"mcpsniff_filter={filter_expr}"]
     args += list(extra_args)
     with log_path.open("wb") as log:
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent())  # noqa: PLW1509 - a prctl call, nothing that takes a lock

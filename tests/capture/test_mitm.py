@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mitmproxy import connection, exceptions, flow
+from mitmproxy import connection, exceptions, flow, hooks
+from mitmproxy import io as mio
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy import http
 from mitmproxy.http import Headers
@@ -18,7 +19,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow, tutils
 
 from mcpsniff import records as R
-from mcpsniff.capture.mitm import McpSniff
+from mcpsniff.capture.mitm import McpSniff, read_flows
 
 ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM = ("127.0.0.1", 5076)
@@ -239,13 +240,25 @@ def test_output_file_is_readable_after_every_record(tmp_path):
         sniff.done()
 
 
-def test_eager_connection_strategy_is_switched_to_lazy():
+def test_mitmproxys_default_connection_strategy_becomes_lazy_but_a_chosen_one_stays(caplog):
     out = io.StringIO()
     sniff = McpSniff(stream=out)
-    with taddons.context(Proxyserver(), sniff) as tctx:
-        tctx.configure(sniff, connection_strategy="eager")
+    with caplog.at_level(logging.INFO), taddons.context(Proxyserver(), sniff) as tctx:
+        tctx.master.addons.invoke_addon_sync(sniff, hooks.ConfigureHook(set(tctx.options.keys())))  # as a script's load does
         assert tctx.options.connection_strategy == "lazy"
+        tctx.configure(sniff, connection_strategy="eager")  # the user's choice, later (mitmweb's options)
+        assert tctx.options.connection_strategy == "eager"
+    said = [r.getMessage() for r in caplog.records if "connection_strategy" in r.getMessage()]
+    assert len(said) == 1 and "default eager to lazy" in said[0], said
     assert kinds(out) == ["meta"], "reconfiguring does not start the output again"
+
+
+def test_an_explicit_eager_connection_strategy_is_kept():
+    sniff = McpSniff(stream=io.StringIO())
+    with taddons.context(Proxyserver(), sniff) as tctx:
+        tctx.options.update(connection_strategy="eager")  # --set connection_strategy=eager, before the script loads
+        tctx.master.addons.invoke_addon_sync(sniff, hooks.ConfigureHook(set(tctx.options.keys())))
+        assert tctx.options.connection_strategy == "eager"
 
 
 def test_failures_are_logged_and_traffic_passes(addon, caplog):
@@ -268,3 +281,102 @@ def test_addon_script_loads_from_a_checkout():
     with taddons.context() as tctx:
         loaded = tctx.script(str(ROOT / "addons" / "mcpsniff_addon.py"))
     assert [type(a).__name__ for a in loaded.addons] == ["McpSniff"]
+
+
+SSE_CHUNKS = [b'event: message\r\ndata: {"a":1}\r\n\r\n', b"data: par", b"tial\r\n\r\n"]
+
+
+@pytest.mark.parametrize(
+    ("cap", "kept", "cut"),
+    [
+        (65536, b"".join(SSE_CHUNKS), False),
+        (len(SSE_CHUNKS[0]), SSE_CHUNKS[0], True),  # the cap falls between two chunks
+        (40, b"".join(SSE_CHUNKS)[:40], True),  # ... inside one
+        (0, b"", True),
+    ],
+    ids=["whole", "cut-between-chunks", "cut-inside-a-chunk", "cap-0"],
+)
+def test_streamed_event_stream_is_kept_in_the_flow_up_to_the_cap(tmp_path, cap, kept, cut):
+    """mitmproxy keeps no streamed body: the addon puts what passed in the flow (``-w``, mitmweb)."""
+    sniff = McpSniff(stream=io.StringIO(), clock=lambda: 1000.5)
+    with taddons.context(sniff) as tctx:
+        tctx.configure(sniff, mcpsniff_max_body=cap)
+        f = mcp_flow()
+        sniff.request(f)
+        f.response = sse_response()
+        sniff.responseheaders(f)
+        for chunk in [*SSE_CHUNKS, b""]:
+            assert f.response.stream(chunk) == chunk
+        assert f.response.raw_content is None, "nothing is set before the response ends"
+        f.response.timestamp_end = 1001.0
+        sniff.response(f)
+    assert f.response.raw_content == kept
+    assert ("mcpsniff_body_size" in f.metadata) == cut and ("cut to its first" in f.comment) == cut
+    with (tmp_path / "flows").open("wb") as fh:
+        mio.FlowWriter(fh).add(f)
+    recs = list(read_flows(tmp_path / "flows"))
+    events = [r.data for r in recs if r.kind == "sse"]
+    assert events == ['{"a":1}', "partial"][: len(events)] and (len(events) == 2) == (not cut)
+    warnings = [r.message for r in recs if r.kind == "warning"]
+    assert bool(warnings) == cut and all(f"of {len(b''.join(SSE_CHUNKS))} bytes" in w for w in warnings)
+
+
+def test_a_body_mitmproxy_kept_itself_is_left_alone():
+    """With ``store_streamed_bodies`` mitmproxy sets the whole body before the response hook."""
+    sniff = McpSniff(stream=io.StringIO())
+    with taddons.context(Proxyserver(), sniff) as tctx:
+        tctx.configure(sniff, store_streamed_bodies=True, mcpsniff_max_body=3)
+        f = mcp_flow()
+        f.response = sse_response()
+        sniff.responseheaders(f)
+        f.response.stream(SSE_CHUNKS[0])
+        f.response.raw_content = SSE_CHUNKS[0]  # what mitmproxy does
+        sniff.response(f)
+    assert f.response.raw_content == SSE_CHUNKS[0] and not f.metadata and not f.comment
+
+
+def test_a_stream_open_when_mitmdump_stops_or_cut_by_an_error_gets_its_body(addon):
+    sniff, _, _ = addon
+    open_at_end, cut = mcp_flow(), mcp_flow()
+    for f in (open_at_end, cut):
+        sniff.request(f)
+        f.response = sse_response()
+        sniff.responseheaders(f)
+        f.response.stream(SSE_CHUNKS[0])
+    cut.error = flow.Error("client disconnected", timestamp=1000.7)
+    sniff.error(cut)
+    assert cut.response.raw_content == SSE_CHUNKS[0]
+    sniff.done()  # before mitmproxy's save addon writes the flows still open
+    assert open_at_end.response.raw_content == SSE_CHUNKS[0]
+
+
+def test_filter_records_only_matching_flows_and_their_connections(addon):
+    sniff, out, tctx = addon
+    tctx.configure(sniff, mcpsniff_filter="~u /tasks/")
+    tasks_conn, sprint_conn = client(), client()
+    sprint_conn.peername = ("127.0.0.1", 40001)
+    for conn, path in ((tasks_conn, b"/tasks/mcp"), (sprint_conn, b"/sprint/mcp")):
+        sniff.client_connected(conn)
+        f = mcp_flow(conn)
+        f.request.path = path
+        sniff.request(f)
+        f.response = sse_response()
+        sniff.responseheaders(f)
+        assert callable(f.response.stream), "a flow left out is still streamed"
+        f.response.stream(SSE_CHUNKS[0])
+        f.response.timestamp_end = 1001.0
+        sniff.response(f)
+        assert f.response.raw_content == SSE_CHUNKS[0], "... and keeps its body"
+        sniff.client_disconnected(conn)
+    recs = records(out)
+    assert {r.target for r in recs if r.kind == "request"} == {"/tasks/mcp"}
+    assert [r.event for r in recs if r.kind == "conn"] == ["opened", "closed"]
+    assert {r.client for r in recs if r.kind == "conn"} == {"127.0.0.1:40000"}
+    assert [r.kind for r in recs].count("sse") == 1
+
+
+@pytest.mark.parametrize("expr", ["~u (", "~nosuch", "~d"])
+def test_bad_filter_is_an_option_error(addon, expr):
+    sniff, _, tctx = addon
+    with pytest.raises(exceptions.OptionsError, match="mcpsniff_filter: not a mitmproxy filter expression"):
+        tctx.configure(sniff, mcpsniff_filter=expr)
