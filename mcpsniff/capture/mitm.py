@@ -12,10 +12,19 @@ readable even when mitmdump is killed (one flushed JSON line per record).
 Connection ids: one per client connection ("c1", ...). The upstream connection that
 mitmproxy opens for a client connection reports on the same id (``detail`` says
 "upstream ..."); every ConnEvent's ``server`` is the upstream server, so the analysis
-sees the proxy as transparent. The addon switches ``connection_strategy`` from "eager"
-to "lazy": the upstream is dialled per request, so a refused upstream becomes a 502 to
-a recorded request (``End(outcome="refused")`` plus ``ConnEvent(event="refused")``)
-instead of a silently closed client connection.
+sees the proxy as transparent. Unless the user set ``connection_strategy`` (``--set``,
+config.yaml), the addon changes mitmproxy's default "eager" to "lazy": the upstream is
+dialled per request, so a refused upstream becomes a 502 to a recorded request
+(``End(outcome="refused")`` plus ``ConnEvent(event="refused")``) instead of a silently
+closed client connection.
+
+Streamed bodies: mitmproxy keeps no body of a streamed response, so ``mitmdump -w`` and
+mitmweb would show event streams empty. The stream callable also keeps the first
+``max_body`` bytes of each and puts them in the flow when it ends (a cut body is said in
+``flow.comment`` and ``flow.metadata["mcpsniff_body_size"]``).
+
+``mcpsniff_filter`` (a mitmproxy filter expression, matched once per request) limits what
+is recorded; a connection's events are only written once one of its flows matched.
 
 Any failure inside the addon is logged and swallowed: traffic always passes untouched.
 """
@@ -27,17 +36,25 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional, TypeVar
 
-from mitmproxy import connection, ctx, exceptions, http, io
+from mitmproxy import connection, ctx, exceptions, flowfilter, http, io, optmanager
 from mitmproxy.proxy import server_hooks
 
-from .. import records as R
-from ..config import load_config
-from ..errors import BadInputError, ConfigError
-from ..wire.sse import SseDecoder
+# absolute imports: mitmdump can load this file itself as a script (``-s .../mcpsniff/capture/mitm.py``),
+# as a module outside the mcpsniff package, where relative imports would fail
+from mcpsniff import records as R
+from mcpsniff.config import load_config
+from mcpsniff.errors import BadInputError, ConfigError
+from mcpsniff.wire.sse import SseDecoder
+
+if __name__.startswith("__mitmproxy_script__."):  # that script is not in sys.modules, where dataclasses look
+    import importlib  # up the module of a class: lend them the installed module (same names)
+    import sys
+
+    sys.modules[__name__] = importlib.import_module("mcpsniff.capture.mitm")
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +62,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MAX_BODY = 65536
 RETRY_EVERY = 1.0  # s between tries to open an output that failed
 MAX_BACKLOG = 100_000  # records kept in memory while the output cannot be written
+MAX_WAITING = 100  # connection facts kept per connection none of whose flows matched mcpsniff_filter yet
 
 
 def _guarded(hook: F) -> F:
@@ -69,6 +87,16 @@ def _addr(address: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _set_by_user(name: str) -> bool:
+    """Whether an option was given a value (``--set``, config.yaml, an addon), even its default's.
+
+    mitmproxy has no public way to ask; should its internals change, the option counts as
+    set, so the user's choice is never overridden.
+    """
+    option = getattr(ctx.options, "_options", {}).get(name)
+    return option is None or getattr(option, "value", None) is not optmanager.unset
+
+
 def _outcome(message: str) -> str:
     """End.outcome for a mitmproxy flow error message."""
     low = message.lower()
@@ -90,6 +118,7 @@ class _Conn:
     server: str
     upstream_refused: str = ""  # error text of the last failed upstream connect
     cut_by: str = ""  # "client" or "server": who ended an open exchange by disconnecting
+    waiting: list[R.Record] | None = None  # with a filter: its records until a flow of it matches (None: written at once)
 
 
 @dataclass
@@ -97,6 +126,33 @@ class _Exchange:
     xid: str
     conn: _Conn
     decoder: SseDecoder | None = None
+
+
+@dataclass
+class _Kept:
+    """The first ``cap`` bytes of a streamed response, for the flow (mitmproxy keeps none)."""
+
+    flow: http.HTTPFlow
+    cap: int
+    data: bytearray = field(default_factory=bytearray)
+    size: int = 0  # bytes that passed
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        room = self.cap - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
+
+    def settle(self) -> None:
+        """Give the flow the bytes kept, unless it has a body (``store_streamed_bodies``, another addon)."""
+        resp = self.flow.response
+        if resp is None or resp.raw_content is not None:
+            return
+        resp.raw_content = bytes(self.data)
+        if self.size > len(self.data):
+            self.flow.metadata["mcpsniff_body_size"] = self.size
+            note = f"mcpsniff: streamed body cut to its first {len(self.data)} of {self.size} bytes (mcpsniff_max_body)"
+            self.flow.comment = f"{self.flow.comment}\n{note}" if self.flow.comment else note
 
 
 class McpSniff:
@@ -117,20 +173,55 @@ class McpSniff:
         self._ids = R.Ids()
         self._conns: dict[str, _Conn] = {}  # mitmproxy client id -> conn
         self._flows: dict[str, _Exchange] = {}  # flow id -> open exchange
+        self._kept: dict[str, _Kept] = {}  # flow id -> body of a response being streamed
+        self._filter: flowfilter.TFilter | None = None
+        self._unrecorded: set[str] = set()  # ids of open flows the filter did not match
+        self._strategy_said = False
 
     # -- options -------------------------------------------------------------------
     def load(self, loader: Any) -> None:
         loader.add_option("mcpsniff_output", Optional[str], None, "Write mcpsniff records (JSON lines, flushed per record) to this file.")
         loader.add_option("mcpsniff_config", Optional[str], None, "mcpsniff YAML config (max_body is used here).")
-        loader.add_option("mcpsniff_max_body", Optional[int], None, "Characters of each request/response body kept (default: the config's max_body, 65536).")
+        loader.add_option("mcpsniff_max_body", Optional[int], None, "Characters of each request/response body kept (default: the config's max_body, 65536); also the bytes of each event stream kept in the flow (-w, mitmweb).")
+        loader.add_option("mcpsniff_filter", Optional[str], None, "Record only flows matching this mitmproxy filter expression, matched on the request (e.g. '~u /tasks/'); the others pass unrecorded.")
 
     def configure(self, updated: set[str]) -> None:
+        checks = []
         if "mcpsniff_config" in updated or "mcpsniff_max_body" in updated:
-            self._configure_limits()
-        if "connection_strategy" in updated and ctx.options.connection_strategy == "eager":
-            log.info("mcpsniff: connection_strategy set to lazy, so a refused upstream is a 502 to a recorded request")
-            ctx.options.connection_strategy = "lazy"
+            checks.append(self._configure_limits)
+        if "mcpsniff_filter" in updated:
+            checks.append(self._configure_filter)
+        for check in checks:
+            try:
+                check()
+            except exceptions.OptionsError as exc:
+                if len(updated) < len(ctx.options.keys()):
+                    raise  # a change while running (mitmweb's options, tests): mitmproxy refuses it and says why
+                log.error("mcpsniff: %s", exc)  # at load mitmproxy would print a traceback; mitmdump exits on this line
+        if "connection_strategy" in updated:
+            self._choose_strategy()
         self._open_output()
+
+    def _choose_strategy(self) -> None:
+        """Lazy unless the user chose a strategy: with "eager" a refused upstream only closes the client connection."""
+        if _set_by_user("connection_strategy"):
+            if ctx.options.connection_strategy == "eager" and not self._strategy_said:
+                log.info("mcpsniff: connection_strategy=eager as set: a refused upstream closes the client connection instead of a recorded 502")
+                self._strategy_said = True
+            return
+        if not self._strategy_said:
+            log.info("mcpsniff: connection_strategy changed from mitmproxy's default eager to lazy, so a refused upstream is a 502 to a recorded request (--set connection_strategy=eager keeps eager)")
+            self._strategy_said = True
+        ctx.options.connection_strategy = "lazy"
+
+    def _configure_filter(self) -> None:
+        expr = ctx.options.mcpsniff_filter
+        self._filter = None
+        if expr:
+            try:
+                self._filter = flowfilter.parse(expr)
+            except ValueError:
+                raise exceptions.OptionsError(f"mcpsniff_filter: not a mitmproxy filter expression: {expr!r} (e.g. '~u /tasks/', '~d example.com & ~m POST')") from None
 
     def _configure_limits(self) -> None:
         path = ctx.options.mcpsniff_config
@@ -240,18 +331,28 @@ class McpSniff:
         if conn is None:  # a flow or hook for a client we did not see connect (addon loaded late)
             mode = getattr(client, "proxy_mode", None)
             upstream = _addr(getattr(mode, "address", None))
-            conn = self._conns[client.id] = _Conn(self._ids.conn(), _addr(client.peername), upstream)
+            conn = self._conns[client.id] = _Conn(self._ids.conn(), _addr(client.peername), upstream, waiting=[] if self._filter else None)
         return conn
+
+    def _conn_write(self, conn: _Conn, record: R.Record) -> None:
+        """Write a connection fact, or keep it while no flow of the connection matched the filter
+        (bounded: its first fact and the latest MAX_WAITING - 1)."""
+        if conn.waiting is None:
+            self._write(record)
+            return
+        conn.waiting.append(record)
+        if len(conn.waiting) > MAX_WAITING:
+            del conn.waiting[1]
 
     @_guarded
     def client_connected(self, client: connection.Client) -> None:
         conn = self._conn_of(client)
-        self._write(R.ConnEvent(t=client.timestamp_start, conn=conn.cid, event="opened", client=conn.client, server=conn.server, by="proxy", detail=f"client connected to proxy {_addr(client.sockname)}"))
+        self._conn_write(conn, R.ConnEvent(t=client.timestamp_start, conn=conn.cid, event="opened", client=conn.client, server=conn.server, by="proxy", detail=f"client connected to proxy {_addr(client.sockname)}"))
 
     @_guarded
     def client_disconnected(self, client: connection.Client) -> None:
         conn = self._conns.pop(client.id, None)
-        if conn is None:
+        if conn is None or conn.waiting is not None:  # (not a flow of it matched the filter: nothing to say)
             return
         by = "server" if conn.cut_by == "server" else "client"
         t = client.timestamp_end or self.clock()
@@ -262,7 +363,7 @@ class McpSniff:
         conn = self._conn_of(data.client)
         conn.server = _addr(data.server.address) or conn.server
         t = data.server.timestamp_tcp_setup or data.server.timestamp_start or self.clock()
-        self._write(R.ConnEvent(t=t, conn=conn.cid, event="opened", client=conn.client, server=conn.server, detail=f"upstream connected from {_addr(data.server.sockname)}"))
+        self._conn_write(conn, R.ConnEvent(t=t, conn=conn.cid, event="opened", client=conn.client, server=conn.server, detail=f"upstream connected from {_addr(data.server.sockname)}"))
 
     @_guarded
     def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
@@ -270,7 +371,7 @@ class McpSniff:
         conn.server = _addr(data.server.address) or conn.server
         conn.upstream_refused = data.server.error or "connect failed"
         t = data.server.timestamp_start or self.clock()
-        self._write(R.ConnEvent(t=t, conn=conn.cid, event="refused", client=conn.client, server=conn.server, by="server", detail=f"upstream: {conn.upstream_refused}"))
+        self._conn_write(conn, R.ConnEvent(t=t, conn=conn.cid, event="refused", client=conn.client, server=conn.server, by="server", detail=f"upstream: {conn.upstream_refused}"))
 
     @_guarded
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
@@ -278,14 +379,23 @@ class McpSniff:
         if conn is None or conn.cut_by == "client":  # the proxy closed the upstream after the client left
             return
         t = data.server.timestamp_end or self.clock()
-        self._write(R.ConnEvent(t=t, conn=conn.cid, event="closed", client=conn.client, server=conn.server, by="server", detail="upstream connection closed"))
+        self._conn_write(conn, R.ConnEvent(t=t, conn=conn.cid, event="closed", client=conn.client, server=conn.server, by="server", detail="upstream connection closed"))
 
     # -- exchanges -------------------------------------------------------------------
-    def _exchange(self, flow: http.HTTPFlow) -> _Exchange:
-        """The flow's exchange, writing its Request record on first sight."""
+    def _exchange(self, flow: http.HTTPFlow) -> _Exchange | None:
+        """The flow's exchange, writing its Request record on first sight; None for a flow left out by the filter."""
         ex = self._flows.get(flow.id)
         if ex is None:
+            if flow.id in self._unrecorded:
+                return None
+            if self._filter is not None and not self._filter(flow):
+                self._unrecorded.add(flow.id)
+                return None
             conn = self._conn_of(flow.client_conn)
+            if conn.waiting is not None:  # its first matching flow: what the connection did so far
+                waiting, conn.waiting = conn.waiting, None
+                for record in waiting:
+                    self._write(record)
             ex = self._flows[flow.id] = _Exchange(self._ids.xid(conn.cid), conn)
             req = flow.request
             body, size, cut = self._body(req)
@@ -310,18 +420,25 @@ class McpSniff:
         if resp is None or not resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
             return
         previous = resp.stream if callable(resp.stream) else None
-        resp.stream = functools.partial(self._pass_chunk, flow.id, previous)  # first: SSE flows even if recording fails
+        kept = None
+        if not getattr(ctx.options, "store_streamed_bodies", False):  # (with it mitmproxy keeps the whole body itself)
+            kept = self._kept[flow.id] = _Kept(flow, self.max_body)
+        resp.stream = functools.partial(self._pass_chunk, flow.id, previous, kept)  # first: SSE flows even if recording fails
         ex = self._exchange(flow)
+        if ex is None:
+            return
         self._write(R.Response(t=resp.timestamp_start, xid=ex.xid, status=resp.status_code, reason=R.escaped(resp.reason), headers=_headers(resp.headers.items(multi=True)), stream=True))
         if resp.headers.get("content-encoding", "identity").lower() != "identity":
             self._write(R.CaptureWarning(t=resp.timestamp_start, conn=ex.conn.cid, message=f"{ex.xid}: compressed event stream ({resp.headers['content-encoding']}); its events are not decoded"))
             return
         ex.decoder = SseDecoder()
 
-    def _pass_chunk(self, flow_id: str, previous: Callable[[bytes], Any] | None, data: bytes) -> Any:
-        """mitmproxy's stream callable: record the events, hand the bytes on unchanged."""
+    def _pass_chunk(self, flow_id: str, previous: Callable[[bytes], Any] | None, kept: _Kept | None, data: bytes) -> Any:
+        """mitmproxy's stream callable: keep the bytes for the flow, record the events, hand the bytes on unchanged."""
         ex = self._flows.get(flow_id)
         try:
+            if kept is not None:
+                kept.add(data)
             if data and ex is not None and ex.decoder is not None:
                 for event in ex.decoder.feed(data, self.clock()):
                     self._write(R.SseEvent(t=event.t, xid=ex.xid, data=event.data, event=event.event, id=event.id, retry=event.retry))
@@ -335,7 +452,11 @@ class McpSniff:
     def response(self, flow: http.HTTPFlow) -> None:
         resp = flow.response
         assert resp is not None
+        self._settle(flow)
         ex = self._exchange(flow)
+        if ex is None:
+            self._unrecorded.discard(flow.id)
+            return
         t_end = resp.timestamp_end or resp.timestamp_start
         if ex.decoder is None and not callable(resp.stream):
             body, size, cut = self._body(resp)
@@ -344,9 +465,13 @@ class McpSniff:
 
     @_guarded
     def error(self, flow: http.HTTPFlow) -> None:
+        self._settle(flow)
         if flow.error is None:
             return
         ex = self._exchange(flow)
+        if ex is None:
+            self._unrecorded.discard(flow.id)
+            return
         message = flow.error.msg
         t = flow.error.timestamp
         if flow.response is None and (ex.conn.upstream_refused or _outcome(message) == R.REFUSED):
@@ -358,15 +483,26 @@ class McpSniff:
             ex.conn.cut_by = "client" if "client" in message.lower() else "server"
         self._end(ex, flow, t, outcome, message)
 
+    def _settle(self, flow: http.HTTPFlow) -> None:
+        kept = self._kept.pop(flow.id, None)
+        if kept is not None:
+            kept.settle()
+
     @_guarded
     def done(self) -> None:
-        """mitmdump is stopping: what is still open is open at the end of the capture."""
+        """mitmdump is stopping: what is still open is open at the end of the capture
+        (and the flows still streaming get their bodies before mitmproxy's save addon writes them)."""
+        for kept in self._kept.values():
+            kept.settle()
+        self._kept.clear()
+        self._unrecorded.clear()
         t = self.clock()
         for ex in self._flows.values():
             self._write(R.End(t=t, xid=ex.xid, outcome=R.OPEN_AT_END, detail="proxy stopped"))
         self._flows.clear()
         for conn in self._conns.values():
-            self._write(R.ConnEvent(t=t, conn=conn.cid, event="open-at-end", client=conn.client, server=conn.server))
+            if conn.waiting is None:
+                self._write(R.ConnEvent(t=t, conn=conn.cid, event="open-at-end", client=conn.client, server=conn.server))
         self._conns.clear()
         if self._backlog and self._path:
             self._try_open()  # a last try, so what waited is not lost
@@ -498,8 +634,11 @@ def _flow_records(flow: http.HTTPFlow, cid: str, xid: str) -> Iterator[R.Record]
             yield R.Response(t=resp.timestamp_start, xid=xid, status=resp.status_code, reason=R.escaped(resp.reason), headers=_headers(resp.headers.items(multi=True)), stream=True)
             content = resp.get_content(strict=False)
             if content is None:
-                yield R.CaptureWarning(t=resp.timestamp_start, conn=cid, message=f"{xid}: the flow file holds no body for this event stream (it was streamed through the proxy)")
+                yield R.CaptureWarning(t=resp.timestamp_start, conn=cid, message=f"{xid}: the flow file holds no body for this event stream (it was streamed: load the mcpsniff addon, or --set store_streamed_bodies=true, to keep it)")
             else:
+                size = flow.metadata.get("mcpsniff_body_size")
+                if isinstance(size, int) and size > len(resp.raw_content or b""):
+                    yield R.CaptureWarning(t=t_end, conn=cid, message=f"{xid}: the flow keeps only the first {len(resp.raw_content or b'')} of {size} bytes of this event stream (mcpsniff_max_body): later events are missing")
                 for event in SseDecoder().feed(content, t_end):
                     yield R.SseEvent(t=t_end, xid=xid, data=event.data, event=event.event, id=event.id, retry=event.retry)
         else:
