@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from mitmproxy import io as mio
 
@@ -105,6 +106,34 @@ def test_flow_file_keeps_event_streams_and_agrees_with_the_records(tmp_path):
     assert not [w for w in from_flows.warnings if "no body" in w]
     tick = [r for r in read_flows(flows) if r.kind == "sse" and "notifications/message" in r.data]
     assert len(tick) == 4, "the hold notification and the three ticks, read back from the flow file"
+
+
+def test_mitmweb_shows_the_event_stream_bodies(tmp_path):
+    """mitmweb with the addon: its API (what its UI shows) has the events of every SSE response."""
+    port, web = free_port(), free_port()
+    with LabServer(("tasks",)) as lab:
+        cmd = [str(Path(find_mitmdump()).with_name("mitmweb")), "--mode", f"reverse:{lab.base_url}", "--listen-host", "127.0.0.1", "-p", str(port), "-s", str(SCRIPT),
+               "--set", f"mcpsniff_output={tmp_path / 'run.jsonl'}", "--set", "web_open_browser=false", "--set", "web_host=127.0.0.1", "--set", f"web_port={web}", "--set", "web_password=pw"]
+        with (tmp_path / "mitmweb.log").open("wb") as log:
+            proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_port(port, timeout=WAIT)
+            wait_port(web, timeout=WAIT)
+
+            async def run() -> None:
+                async with lab_session(lab.url("tasks", f"http://127.0.0.1:{port}")) as s:
+                    assert await call_text(s, "tick", count=2, every=0.01) == "done"
+
+            asyncio.run(run())
+            with httpx.Client(base_url=f"http://127.0.0.1:{web}", params={"token": "pw"}, timeout=WAIT) as api:
+                shown = [f for f in api.get("/flows").json() if f["request"]["method"] == "POST" and f.get("response")
+                         and any(k.lower() == "content-type" and v.startswith("text/event-stream") for k, v in f["response"]["headers"])]
+                bodies = [api.get(f"/flows/{f['id']}/response/content.data").content for f in shown]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=WAIT)
+    assert len(bodies) >= 3 and all(b"data: " in b for b in bodies), bodies
+    assert sum(b.count(b"notifications/message") for b in bodies) == 2
 
 
 def _send_while_upstream_is_down(port: int) -> bytes:
