@@ -199,9 +199,10 @@ def exit_code(command_ok: bool, gate_ok: bool) -> int:
 def run_ci(opts: CiOptions, say: Say = lambda msg: print(f"mcpsniff: {msg}", file=sys.stderr, flush=True)) -> CiResult:
     """Capture, run, analyze, gate, write the bundle. Raises MCPSniffError only before the command ran."""
     from .api import analyze_files
+    from .paths import output_dir
 
+    output_dir(opts.artifacts, "--artifacts")  # its last part is made; a missing parent is a typo, not a folder to make
     try:
-        opts.artifacts.mkdir(parents=True, exist_ok=True)
         for name in BUNDLE:  # a file left from an earlier run must not pass for this run's
             (opts.artifacts / name).unlink(missing_ok=True)
         probe = opts.artifacts / ".mcpsniff-write-test"

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pytest
 
+from .paths import output_dir
+
 if TYPE_CHECKING:
     from .analysis.model import Analysis
 
@@ -39,7 +41,7 @@ class McpCapture:
         if via not in ("loopback", "proxy"):
             raise ValueError(f"via must be 'loopback' or 'proxy', not {via!r}")
         self.port, self.via, self.iface, self.config_path = port, via, iface, config
-        folder.mkdir(parents=True, exist_ok=True)
+        output_dir(folder, "capture folder")
         self.path = folder / ("capture.jsonl" if via == "proxy" else "capture.pcapng")
         self.report_path = folder / "report.html"
         self.url = f"http://127.0.0.1:{port}"  # where clients should connect (the proxy with via="proxy")
@@ -135,7 +137,7 @@ def _folder(request: pytest.FixtureRequest, n: int) -> Path:
     name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)[-120:] + (f"-{n}" if n > 1 else "")
     root = request.config.getoption("mcpsniff_artifacts")
     if root:
-        return Path(root) / name
+        return output_dir(Path(root), "--mcpsniff-artifacts") / name  # DIR is made if its parent exists
     return request.getfixturevalue("tmp_path_factory").mktemp(f"mcpsniff-{name[-40:]}", numbered=True)
 
 

@@ -171,3 +171,44 @@ def test_every_command_has_debug_and_documents_exit_3() -> None:
         assert any(p.name == "debug" for p in command.params), name
         text = command.help or ""
         assert ("3 internal error" in text) or ("5  internal error" in text), name
+
+
+# -- an output into a folder that does not exist: one line, exit 2, no folder made (mkdir -p never) --------------
+
+MISSING = "{tmp}/no/such"  # neither "no" nor "no/such" exists
+WRITERS = {  # command line writing into MISSING -> the option named in the error
+    "analyze --html": (["analyze", str(CAPTURE), "--html", f"{MISSING}/r.html"], "--html"),
+    "report -o": (["report", str(CAPTURE), "-o", f"{MISSING}/r.html"], "-o"),
+    "check --junit": (["check", str(CAPTURE), "--junit", f"{MISSING}/j.xml"], "--junit"),
+    "check --json": (["check", str(CAPTURE), "--json", f"{MISSING}/g.json"], "--json"),
+    "check --sarif": (["check", str(CAPTURE), "--sarif", f"{MISSING}/s.sarif"], "--sarif"),
+    "export --har": (["export", str(CAPTURE), "--har", f"{MISSING}/x.har"], "--har"),
+    "export --otlp": (["export", str(CAPTURE), "--otlp", f"{MISSING}/t.json"], "--otlp"),
+    "diff --html": (["diff", str(CAPTURE), str(CAPTURE), "--html", f"{MISSING}/d.html"], "--html"),
+    "capture -w": (["capture", "--port", "5076", "-w", f"{MISSING}/c.pcapng", "--duration", "1"], "-o"),
+    "watch -o": (["watch", "--port", "5076", "-o", f"{MISSING}/c.pcapng", "--duration", "1"], "-o"),
+    "proxy -o": (["proxy", "--listen", "5999", "--upstream", "http://127.0.0.1:5998", "-o", f"{MISSING}/r.jsonl"], "-o"),
+    "ci --artifacts": (["ci", "--port", "5076", "--via", "proxy", "--artifacts", f"{MISSING}/bundle", "--", "true"], "--artifacts"),
+    "demo -o": (["demo", "-o", f"{MISSING}/demo"], "-o"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRITERS))
+def test_an_output_into_a_missing_folder_is_one_line_exit_2(tmp_path: Path, case: str) -> None:
+    args, option = WRITERS[case]
+    proc = mcpsniff(*(a.replace("{tmp}", str(tmp_path)) for a in args))
+    assert proc.returncode == 2, proc.stderr
+    folder = MISSING.replace("{tmp}", str(tmp_path))
+    one_line(proc.stderr, f"mcpsniff: error: {option} {folder}/", f"directory {folder} does not exist")
+    assert not (tmp_path / "no").exists()  # nothing made on the way
+
+
+def test_the_last_folder_of_a_demo_or_bundle_is_made(tmp_path: Path) -> None:
+    """-o DIR of the demo and --artifacts DIR of ci are folders mcpsniff makes: the last part only."""
+    from mcpsniff.paths import output_dir
+
+    assert output_dir(tmp_path / "new", "-o").is_dir()
+    assert output_dir(tmp_path / "new", "-o").is_dir()  # already there: fine
+    (tmp_path / "file").write_text("")
+    with pytest.raises(Exception, match="exists and is not a directory"):
+        output_dir(tmp_path / "file", "-o")

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import CaptureError
+from ..paths import output_dir
 from . import NAMESPACES
 from .hosts import HOSTS, SERVERS, command, policy_description, prepare, server_command
 from .truth import (  # noqa: F401  (re-exported: the tests and older callers import them from here)
@@ -395,10 +396,14 @@ def record(opts: DemoOptions, say: Progress) -> DemoRun:
         raise CaptureError(f"unknown demo mode {mode!r} (proxied or direct)")
     direct = mode == "direct"
     down = scenario.down if opts.down_seconds is None else opts.down_seconds
+    if opts.output is not None:
+        out = output_dir(opts.output, "-o")  # -o DIR: DIR is made, a missing parent is an error (before any line)
     say(f"scenario {scenario.name}: {scenario.description}")
-    out = opts.output or Path("captures") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    if opts.output is None:
+        out = Path("captures") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+        out.mkdir(parents=True, exist_ok=True)  # our own default
     logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(exist_ok=True)
     groups = scenario.host_groups()  # client host -> {namespace: policy}: one process each
     ready = prepare(set(groups), scenario.server, say)  # before any process: a missing piece is a one-line error
     if direct:
