@@ -328,7 +328,9 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
     config = load_config(config_path)  # a bad config fails now, not after the run
     if filter_expr:
         check_filter(filter_expr)
-    output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+    from .paths import output_file
+
+    output = output_file(output, "-o") or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
 
     if watching or on_stall or exit_on_stall:  # the records are analyzed as the addon writes them: no second read
         analysis, stopped = _watched("proxy", config, [str(output)], on_stall, exit_on_stall, listen_port=listen_port, upstream=upstream, output=output, config_path=config_path, listen_host=listen_host, filter_expr=filter_expr)
