@@ -1,5 +1,6 @@
 """mitmproxy script: ``mitmdump --mode reverse:http://127.0.0.1:5076 -p 5077 -s addons/mcpsniff_addon.py --set mcpsniff_output=run.jsonl``.
 
+The wheel ships it as mcpsniff/addons/mcpsniff_addon.py: ``mitmdump -s "$(mcpsniff addon-path)" ...``.
 Works from a checkout even when mcpsniff is not installed: the repository root is put on sys.path.
 """
 

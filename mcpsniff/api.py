@@ -150,6 +150,9 @@ def _read_file(path: Path, ports: Collection[int] | None, progress: Progress | N
 
         yield from guard_times(read_har(path), path.name)
     else:
+        from .extras import require
+
+        require("proxy", f"{path}: reading a mitmproxy flow file")  # mitmproxy's own reader
         from .capture.mitm import read_flows
 
         yield from guard_times(read_flows(path), path.name)

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from .demo.run import SCENARIOS as DEMO_SCENARIOS, scenario_help  # stdlib only: the scenario names for --scenario
+from .extras import problem as extra_problem, require as require_extra
 from .guard import EXIT_BAD_INPUT, EXIT_INTERNAL_CI, EXIT_OK, EXIT_STALLED, PORT, Seconds, friendly_errors  # noqa: F401 - EXIT_BAD_INPUT for callers
 
 LARGE_FILE = 20 * 1024 * 1024
@@ -42,6 +43,23 @@ def progress_bar(files: list[Path], wanted: bool | None) -> Iterator[Callable[[s
             bar.update(task, completed=sum(totals.values()), description=f"reading {name}")
 
         yield update
+
+
+class NeedsExtra(click.Command):
+    """A command that needs an extra (mcpsniff/extras.py), checked before its options are parsed:
+    `mcpsniff capture` alone already says what to install; its --help works without the extra."""
+
+    def __init__(self, *args: Any, extra: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra = extra
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not set(args) & set(ctx.help_option_names):
+            message = extra_problem(self.extra, f"mcpsniff {self.name}")
+            if message is not None:
+                click.echo(f"mcpsniff: error: {message}", err=True)
+                ctx.exit(EXIT_BAD_INPUT)
+        return super().parse_args(ctx, args)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,7 +143,7 @@ def _watched(mode: str, config: Any, sources: list[str], on_stall: str | None, e
     return analysis, exit_on_stall and watched.stalled
 
 
-@main.command()
+@main.command(cls=NeedsExtra, extra="capture")
 @click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535), metavar="PORT", help="TCP port of the MCP server (repeatable); needed unless -f says what to capture.")
 @click.option("-i", "--iface", default="lo", show_default=True, metavar="IFACE", help="Interface to capture on; any: every interface (Linux cooked v2, as tcpdump -i any).")
 @click.option("-o", "-w", "--output", type=click.Path(dir_okay=False, path_type=Path), help="pcapng file to write (-w as in tcpdump; its folder must exist)  [default: mcpsniff-<time>.pcapng]")
@@ -184,7 +202,7 @@ def capture(ports: tuple[int, ...], iface: str, output: Path | None, expr: str, 
     sys.exit(EXIT_STALLED if analysis.stalled or stopped else EXIT_OK)
 
 
-@main.command()
+@main.command(cls=NeedsExtra, extra="demo")
 @click.option("--scenario", type=click.Choice(list(DEMO_SCENARIOS)), default="stale-session", show_default=True, help="Which client bugs to play.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), help="Output folder  [default: captures/demo-<time>/]")
 @click.option("--mode", type=click.Choice(["proxied", "direct"]), help="proxied: clients -> mitmdump -> server, scapy capture of both hops + run.jsonl; direct: clients -> server, tcpdump capture.pcap (like a user's capture)  [default: the scenario's, proxied]")
@@ -288,7 +306,7 @@ def report(files: tuple[Path, ...], output: Path, config_path: Path | None, shar
     sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
 
 
-@main.command()
+@main.command(cls=NeedsExtra, extra="proxy")
 @click.option("--listen", "listen_port", type=click.IntRange(1, 65535), required=True, metavar="PORT", help="Port the proxy listens on (clients connect here).")
 @click.option("--upstream", required=True, metavar="URL", help="The MCP server, e.g. http://127.0.0.1:5076")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Records file to write  [default: mcpsniff-<time>.jsonl]")
@@ -359,6 +377,27 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
     analysis = analyze_files([output], config=config)
     click.echo(render_text(analysis, color=sys.stdout.isatty()))
     sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
+
+
+@main.command("addon-path", cls=NeedsExtra, extra="proxy")
+def addon_path() -> None:
+    """Print the path of the mcpsniff addon script, for mitmdump/mitmweb -s.
+
+    The addon records MCP traffic through your own mitmproxy setup, as
+    `mcpsniff proxy` does (which runs mitmdump with it for you). Its options:
+    mcpsniff_output (the records file), mcpsniff_config, mcpsniff_max_body.
+
+    \b
+    Examples:
+      mitmdump -s "$(mcpsniff addon-path)" --mode reverse:http://127.0.0.1:5076 -p 5077 --set mcpsniff_output=run.jsonl
+      mitmweb -s "$(mcpsniff addon-path)" --set mcpsniff_output=run.jsonl
+      mcpsniff analyze run.jsonl
+
+    Exit code: 0 printed, 2 the 'proxy' extra (mitmproxy) is not installed.
+    """
+    from .capture.proxy import addon_script
+
+    click.echo(str(addon_script()))
 
 
 # --- CI gate and exports (check, ci, export) ---
@@ -490,6 +529,7 @@ def ci(port: int, via: str, artifacts: Path, require: str | None, within: float 
       4  command failed and gate failed
       5  internal error in mcpsniff (a bug: please report it)
     """
+    require_extra("capture" if via == "loopback" else "proxy", f"mcpsniff ci --via {via}")
     from .ci import MEANING, CiOptions, run_ci
     from .report.text import render_text
 
@@ -652,6 +692,7 @@ def watch(ports: tuple[int, ...], follow: Path | None, iface: str, output: Path 
             raise BadInputError("-o is for the live capture; --follow reads a file another process writes")
         analysis, stopped = _watched("follow", config, [str(follow)], path=follow, ports=ports or None, duration=duration, **common)
     elif ports:
+        require_extra("capture", "mcpsniff watch --port")
         output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
         analysis, stopped = _watched("live", config, [str(output)], ports=ports, output=output, iface=iface, duration=duration, **common)
         click.echo(f"capture written to {output}", err=True)

@@ -47,6 +47,9 @@ class McpCapture:
         self.url = f"http://127.0.0.1:{port}"  # where clients should connect (the proxy with via="proxy")
         self._analysis: Analysis | None = None
         self._handle: Any = None
+        from .extras import require
+
+        require("proxy" if via == "proxy" else "capture", f"mcpsniff_capture(via={via!r})")
         if via == "proxy":
             from .capture.proxy import start_proxy
             from .ci import free_port

@@ -30,8 +30,9 @@ if ! uv --version >/dev/null 2>&1; then
     export PATH
   fi
 fi
-# The interpreter pyenv picks for .python-version (3.12); uv must not download one.
-uv sync --frozen --quiet --python "$(python3 -c "import sys; print(sys.executable)")"
+# The interpreter pyenv picks for .python-version (3.12); uv must not download one. Every extra
+# (proxy: mitmproxy, capture: scapy, demo: the MCP SDK and uvicorn): the demo and the tests use them all.
+uv sync --frozen --quiet --all-extras --python "$(python3 -c "import sys; print(sys.executable)")"
 
 # What the demo's SDK client hosts need, each once (skipped when already installed): the TS hosts'
 # node modules (npm ci of mcpsniff/demo/ts/package-lock.json, TS SDK 1.32 and 2.4, into

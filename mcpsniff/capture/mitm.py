@@ -654,3 +654,6 @@ def _flow_records(flow: http.HTTPFlow, cid: str, xid: str) -> Iterator[R.Record]
         yield R.End(t=resp.timestamp_end or resp.timestamp_start, xid=xid, outcome=R.COMPLETE)
     else:
         yield R.End(t=req.timestamp_end or req.timestamp_start, xid=xid, outcome=R.OPEN_AT_END, detail="the flow file holds no response")
+
+
+addons = [McpSniff()]  # for ``mitmdump -s`` of this file; addons/mcpsniff_addon.py is the documented script

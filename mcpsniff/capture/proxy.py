@@ -63,6 +63,18 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+ADDON = "mcpsniff_addon.py"
+
+
+def addon_script() -> Path:
+    """The addon script for ``mitmdump -s``: the wheel's copy (mcpsniff/addons/), else the checkout's (addons/)."""
+    package = Path(__file__).resolve().parents[1]
+    for path in (package / "addons" / ADDON, package.parent / "addons" / ADDON):
+        if path.is_file():
+            return path
+    raise CaptureError(f"the addon script {ADDON} is not in this install of mcpsniff (looked in {package / 'addons'})")
+
+
 def find_mitmdump() -> str:
     """The mitmdump next to this Python (the project venv) or on PATH."""
     local = Path(sys.executable).with_name("mitmdump")
