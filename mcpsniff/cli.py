@@ -238,6 +238,7 @@ def demo(scenario: str, output: Path | None, mode: str | None, down_seconds: flo
     Exit code: 0 the verdicts are what the scenario's clients really did (a stalled
     namespace included), 1 they are not, 2 setup error, 3 internal error.
     """
+    from .demo.nextsteps import next_steps
     from .demo.run import INTERRUPTS, DemoOptions, Progress, analyze_run, record, verdict_lines
     from .report.text import render_text
 
@@ -260,6 +261,7 @@ def demo(scenario: str, output: Path | None, mode: str | None, down_seconds: flo
         views = ", ".join(k for k in summary["views"] if k != "client")
         click.echo(f"note: the views ({views}) and the clients' own log do not all agree (see summary.json)")
     click.echo(f"\nFiles in {run.output}/: " + ", ".join(summary["files"].values()) + ", summary.json")
+    click.echo("\n".join(next_steps(run.output, summary)))
     if not summary["as_expected"]:
         click.echo("mcpsniff: the verdicts differ from what the scenario's clients did (see summary.json)", err=True)
     sys.exit(EXIT_OK if summary["as_expected"] else EXIT_STALLED)

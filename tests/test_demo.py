@@ -52,10 +52,12 @@ def listening(port: int) -> bool:
 @pytest.mark.skipif(raw_sockets_refused(), reason="the demo's live capture needs raw sockets (root or CAP_NET_RAW)")
 def test_demo_end_to_end_finds_the_stalled_namespace(tmp_path: Path) -> None:
     out = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k != "UV_RUN_RECURSION_DEPTH"}  # as from a shell with the venv on PATH
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
         [sys.executable, "-m", "mcpsniff", "demo", "--scenario", "stale-session", "-o", str(out),
          "--warmup-seconds", "1", "--down-seconds", "2", "--settle-seconds", "12"],
-        capture_output=True, text=True, timeout=240, cwd=ROOT,
+        capture_output=True, text=True, timeout=240, cwd=ROOT, env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr  # sprint stalled, as the scenario's client did
     assert "Traceback" not in proc.stderr
@@ -77,6 +79,14 @@ def test_demo_end_to_end_finds_the_stalled_namespace(tmp_path: Path) -> None:
     assert "server back up" in proc.stderr and "clients connected" in proc.stderr
     assert processes_mentioning(str(out)) == []
     assert not listening(summary["ports"]["server"]) and not listening(summary["ports"]["proxy"])
+    # it ends with what to do next: the report's path and the analyze command, which run as printed gives the same verdicts
+    last = proc.stdout.rstrip().splitlines()[-3:]
+    assert last[0] == "Next:" and last[1] == f"  report:  {out / 'report.html'}  (open it in a browser)", last
+    command = last[2].removeprefix("  analyze: ")
+    assert command == f"mcpsniff analyze {out / 'capture.pcapng'} --port {summary['ports']['server']}", command
+    again = subprocess.run(["bash", "-c", command + " --format json"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert again.returncode == 1, again.stderr  # sprint stalled
+    assert {ns["name"]: ns["diagnosis"]["verdict"] for ns in json.loads(again.stdout)["namespaces"]} == {ns: row["verdict"] for ns, row in rows.items()}
 
 
 def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
@@ -142,3 +152,17 @@ def test_cli_offers_every_scenario() -> None:
 
     choice = next(p for p in demo.params if p.name == "scenario").type
     assert sorted(choice.choices) == sorted(SCENARIOS)
+
+
+def test_the_analyze_command_is_spelled_for_the_shell_the_demo_ran_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under `uv run` (scripts/demo.sh) the shell needs `uv run` too; a path with a space is quoted."""
+    from mcpsniff.demo.nextsteps import analyze_command, next_steps
+
+    summary = {"files": {"report": "report.txt", "jsonl": "run.jsonl"}, "ports": {"proxy": 5077, "server": 5076}}
+    out = tmp_path / "my demo"
+    monkeypatch.setenv("UV_RUN_RECURSION_DEPTH", "1")
+    assert analyze_command(out, summary) == f"uv run mcpsniff analyze '{out}/run.jsonl' --port 5076"
+    assert next_steps(out, summary)[2] == f"  report:  {out}/report.txt"
+    monkeypatch.delenv("UV_RUN_RECURSION_DEPTH")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mcpsniff on PATH: this interpreter
+    assert analyze_command(out, summary).startswith(f"{sys.executable} -m mcpsniff analyze ")
