@@ -695,7 +695,9 @@ def watch(ports: tuple[int, ...], follow: Path | None, iface: str, output: Path 
         analysis, stopped = _watched("follow", config, [str(follow)], path=follow, ports=ports or None, duration=duration, **common)
     elif ports:
         require_extra("capture", "mcpsniff watch --port")
-        output = output or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
+        from .paths import output_file
+
+        output = output_file(output, "-o") or Path(f"mcpsniff-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
         analysis, stopped = _watched("live", config, [str(output)], ports=ports, output=output, iface=iface, duration=duration, **common)
         click.echo(f"capture written to {output}", err=True)
     else:
