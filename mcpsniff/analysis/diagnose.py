@@ -333,6 +333,11 @@ class Judge:
         due = inference.pending_step(ctx, fit)
         if due is not None and fit is not None:
             diag.missing = f"still retrying: its attempts follow {fit.schedule} (step {len(fit.steps)} of {len(fit.delays)}), the next is due at {ctx.rel(due)}, after the capture ends"
+        elif hit is not None and hit.signature == "hung-request" and hit.stall is not None:
+            call, waited = hit.stall, ctx.waited(hit.stall)
+            others = ctx.answered_after(call.t + 0.5) - ctx.answered_after(call.t + waited)
+            diag.missing = (f"looks like hung-request: {call.label} has waited {waited:.1f}s for its answer while the server answered {others} other request(s), "
+                            f"but a call counts as hung only after {self.config.thresholds.hung_after:.0f}s (thresholds.hung_after): the capture ends before that")
         elif hit is not None:
             diag.missing = f"looks like {hit.signature}, but the capture ends {quiet:.1f}s after the last attempt, and neither a known schedule nor a sibling of the same client decides it; known clients retry for up to {self.config.thresholds.give_up_after:.0f}s"
         else:
@@ -349,7 +354,7 @@ class Judge:
         back = ctx.t_back
         for ex in ctx.after:
             label = ex.label + (f" {ex.mcp_name}" if ex.mcp_name else "")  # Mcp-Name (2026-07-28) or the tool called
-            out.append(Attempt(t=ex.t, kind="request", label=label, result=result_text(ex), attributed_by="request on the wire", frame=ex.frame, xid=ex.xid, conn=ex.conn))
+            out.append(Attempt(t=ex.t if ex.t_frame is None else ex.t_frame, kind="request", label=label, result=result_text(ex), attributed_by="request on the wire", frame=ex.frame, xid=ex.xid, conn=ex.conn))
             if ex.ok and answered(ex) and ("initialize" in ex.rpc_methods or (ctx.modern and (back is None or ex.t >= back))):
                 break
         return sorted(out, key=lambda a: a.t)[:100]

@@ -12,6 +12,7 @@ capture).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -58,3 +59,17 @@ def test_a_cut_capture_never_flips_a_verdict(case: str, tmp_path: Path) -> None:
                 assert verdict != "stalled", where
             elif analysis.t_last >= stalls.get(ns.name, full.t0) + IN_FLIGHT_GRACE:  # a call younger than that looks like any call
                 assert verdict != "rebound", where
+
+
+def test_a_call_cut_before_it_counts_as_hung_says_how_long_it_waited(tmp_path: Path) -> None:
+    """ts-hang cut 5 s into sprint's unanswered call: not yet hung (hung_after 10 s), and the
+    verdict says so with the wait and the threshold, not a retry schedule's story."""
+    folder = REAL / "ts-hang"
+    full = analyze_files([folder / "capture.pcap"], full=False)
+    call = next(ns.diagnosis.stall_point for ns in full.namespaces if ns.name == "sprint")
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-B", f"{call.t + 5.0:.6f}", "-F", "pcap", str(folder / "capture.pcap"), str(cut)], check=True, capture_output=True)
+    sprint = next(ns.diagnosis for ns in analyze_files([cut], full=False).namespaces if ns.name == "sprint")
+    assert (sprint.verdict, sprint.signature) == ("unknown", "hung-request")
+    waited = re.search(r"has waited (\d+\.\d)s for its answer", sprint.missing)
+    assert waited and 4.0 <= float(waited.group(1)) <= 5.0 and "thresholds.hung_after" in sprint.missing, sprint.missing  # (to the last packet before the cut)
