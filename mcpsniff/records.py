@@ -55,6 +55,7 @@ class Meta:
     kind: str = "meta"
     format: str = FORMAT
     version: int = VERSION
+    t_first: float | None = None  # time of the file's first packet, of any protocol: Wireshark's time reference
 
 
 @dataclass(slots=True)
@@ -78,7 +79,8 @@ class ConnEvent:
 
 @dataclass(slots=True)
 class Request:
-    """An HTTP request; ``t`` is the time of its first byte."""
+    """An HTTP request; ``t`` is the time of its first byte, ``frame`` the packet that
+    completed it (the frame Wireshark shows the reassembled request in)."""
 
     t: float
     conn: str
@@ -91,6 +93,7 @@ class Request:
     truncated: bool = False
     frame: int | None = None
     server: str = ""  # "ip:port" (or host:port from the Host header on the proxy path)
+    t_frame: float | None = None  # time of ``frame`` (None: no frames, e.g. the proxy path)
     kind: str = "request"
 
 
@@ -246,7 +249,7 @@ def _kind(v: object) -> str:
 
 
 _CHECKS: dict[str, Any] = {
-    "t": _time, "t_end": _opt_time, "conn": _str, "xid": _str, "method": _str, "target": _str, "body": _str, "server": _str,
+    "t": _time, "t_end": _opt_time, "t_frame": _opt_time, "t_first": _opt_time, "conn": _str, "xid": _str, "method": _str, "target": _str, "body": _str, "server": _str,
     "client": _str, "by": _str, "detail": _str, "event": _str, "reason": _str, "data": _str, "message": _str, "outcome": _str,
     "source": _str, "origin": _str, "format": _str, "kind": _kind, "version": _count, "id": _opt_str, "retry": _retry,
     "body_size": _count, "frame": _opt_count, "truncated": _flag, "stream": _flag, "status": _status,
