@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .analysis.diagnose import analyze_records
 from .analysis.namespaces import holdings, server_port
-from .analysis.model import Analysis
+from .analysis.model import Analysis, StallPoint
 from .config import Config, load_config
 from .errors import BadInputError
 from .records import ConnEvent, End, Record, Request, Response, SseEvent, guard_times, read_records
@@ -233,7 +233,35 @@ def analyze_files(
     with fewer_collections():
         analysis = analyze_records(all_records(), cfg, sources=sources, compact=not full)
     analysis.stats.update(stats)
+    add_streams(analysis, paths)
     return analysis
+
+
+def add_streams(analysis: Analysis, paths: list[Path]) -> None:
+    """Give every stall point of a pcap input Wireshark's ``tcp.stream`` number and display filter.
+
+    A second pass over the file, from its start up to the last stall point only, and
+    only when something stalled (``capture.pcap.frame_streams``); an input that cannot
+    be read twice (a pipe) keeps none.
+    """
+    by_file: dict[int, list[StallPoint]] = {}
+    for ns in analysis.namespaces:
+        sp = ns.diagnosis.stall_point
+        if sp is None or sp.frame is None:
+            continue
+        prefix = sp.conn.partition(":")[0] if len(paths) > 1 else "f1"  # "f2:c7": the connection of the second file
+        if prefix[:1] == "f" and prefix[1:].isdigit() and 1 <= int(prefix[1:]) <= len(paths):
+            by_file.setdefault(int(prefix[1:]) - 1, []).append(sp)
+    for i, points in by_file.items():
+        path = paths[i]
+        if not path.is_file() or sniff_format(path) != "pcap":
+            continue
+        from .capture.pcap import frame_streams
+
+        streams = frame_streams(path, {sp.frame for sp in points if sp.frame is not None})
+        for sp in points:
+            if sp.frame in streams:
+                sp.set_stream(streams[sp.frame])
 
 
 def require_found(analysis: Analysis, paths: list[Path], config: Config, ports: Collection[int] = (), namespaces: Collection[str] = ()) -> None:

@@ -118,6 +118,10 @@ class LifecycleBuilder:
             self._conn(rec)  # type: ignore[arg-type]
         elif kind == "warning":
             self.warnings.append(rec.message)  # type: ignore[union-attr]
+        elif kind == "meta":
+            first = rec.t_first  # type: ignore[union-attr]  # the file's first packet, of any port: times are relative to it, as in Wireshark
+            if first is not None and (self.t0 is None or first < self.t0):
+                self.t0 = first
 
     def _conn(self, rec: R.ConnEvent) -> None:
         conn = self.conns[rec.conn]
@@ -176,6 +180,7 @@ class LifecycleBuilder:
             method=rec.method,
             target=rec.target,
             frame=rec.frame,
+            t_frame=rec.t_frame,
             server=server,
             session_id=session,
             rpc_methods=[m.method for m in messages if m.method],

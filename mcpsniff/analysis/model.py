@@ -52,7 +52,7 @@ class Exchange:
     t: float  # request time
     method: str  # HTTP method
     target: str
-    frame: int | None = None
+    frame: int | None = None  # the packet that completed the request (Wireshark's HTTP row)
     server: str = ""  # "ip:port" the request went to
     count: int = 1  # >1: routine calls merged into this one (compact analysis of huge captures)
     session_id: str | None = None  # Mcp-Session-Id the request carried
@@ -77,6 +77,7 @@ class Exchange:
     protocol: str = ""  # MCP-Protocol-Version header, else the version in params._meta / initialize
     mcp_method: str = ""  # Mcp-Method header (2026-07-28)
     mcp_name: str = ""  # Mcp-Name header (2026-07-28), else the tool/prompt name or resource URI of the body
+    t_frame: float | None = None  # time of ``frame`` (later than ``t`` when the request took several packets)
 
     @property
     def label(self) -> str:
@@ -189,6 +190,12 @@ class StallPoint:
     rpc_method: str
     result: str  # "404", "refused", "reset", "no response", ...
     attributed_by: str = ""  # for a connection that carried no request: how it was tied to the namespace
+    tcp_stream: int | None = None  # Wireshark's tcp.stream of its connection (pcap input; None: unknown)
+    display_filter: str = ""  # the Wireshark display filter that isolates it: "tcp.stream eq N"
+
+    def set_stream(self, stream: int) -> None:
+        self.tcp_stream = stream
+        self.display_filter = f"tcp.stream eq {stream}"
 
     def describe(self, t0: float) -> str:
         where = f"#{self.frame} " if self.frame is not None else ""
@@ -243,7 +250,7 @@ class Analysis:
     """Everything mcpsniff learnt from one or more capture files."""
 
     sources: list[str]
-    t0: float  # first timestamp in the capture; reports show times relative to it
+    t0: float  # the capture file's first packet (any port), as Wireshark's time reference; reports show times relative to it
     t_last: float
     namespaces: list[NamespaceLifecycle]
     restarts: list[RestartWindow] = field(default_factory=list)

@@ -54,7 +54,8 @@ def result_text(ex: Exchange) -> str:
 def stall_point(stall: Exchange | Attempt) -> StallPoint:
     if isinstance(stall, Attempt):
         return StallPoint(t=stall.t, xid=stall.xid, conn=stall.conn, frame=stall.frame, method="", target="", rpc_method="", result=stall.result, attributed_by=stall.attributed_by)
-    return StallPoint(t=stall.t, xid=stall.xid, conn=stall.conn, frame=stall.frame, method=stall.method, target=stall.target, rpc_method=",".join(stall.rpc_methods), result=result_text(stall))
+    t = stall.t_frame if stall.t_frame is not None else stall.t  # the time of its frame, as Wireshark shows it
+    return StallPoint(t=t, xid=stall.xid, conn=stall.conn, frame=stall.frame, method=stall.method, target=stall.target, rpc_method=",".join(stall.rpc_methods), result=result_text(stall))
 
 
 def refusal_attempt(refusal: Refusal, how: str) -> Attempt:

@@ -76,10 +76,11 @@ def read_capture_parallel(
     ``BadInputError`` (file not a capture) is raised on the first ``next()``; an error
     in a worker is raised here.  Stopping early (``close()``) ends the workers.
     """
-    open_frames(path, None).close()  # a file that is not a capture fails here, before any worker
+    with open_frames(path, None) as probe:  # a file that is not a capture fails here, before any worker
+        meta = Meta(source="pcap", origin=path.name, t_first=getattr(probe, "first_t", None))
     if workers < 1 or not can_fork():
         with open_frames(path, progress) as frames:
-            yield Meta(source="pcap", origin=path.name)
+            yield meta
             yield from records_from_frames(frames, ports=ports, stats=stats)
             for note in getattr(frames, "notes", ()):
                 yield CaptureWarning(frames.last_t, note)
@@ -103,7 +104,7 @@ def read_capture_parallel(
                 proc.start()
             procs.append(proc)
             pipes[k][1].close()
-        yield Meta(source="pcap", origin=path.name)
+        yield meta
         ends: list[dict[str, Any]] = []
         report = (lambda: progress(done.value, total)) if progress else None
         streams = [_batches(pipes[k][0], procs[k], ends, report) for k in range(workers)]

@@ -24,6 +24,7 @@ from ..errors import BadInputError
 from ..records import MAX_T, CaptureWarning, Meta, Record
 from ..wire.packet import PacketDecoder, Segment
 from ..wire.pipeline import Frame, PipelineStats, records_from_frames
+from ..wire.streams import TcpStreams
 
 CHUNK = 1 << 20
 MAX_FRAME = 1 << 24  # a captured length above this means the record is corrupt
@@ -50,7 +51,7 @@ def read_capture(path: Path, ports: Collection[int] | None = None, progress: Pro
     file is not a readable capture.
     """
     with FrameReader(path, progress) as frames:
-        yield Meta(source="pcap", origin=path.name)
+        yield Meta(source="pcap", origin=path.name, t_first=frames.first_t)
         yield from records_from_frames(frames, ports=ports, stats=stats)
         for note in frames.notes:
             yield CaptureWarning(frames.last_t, note)
@@ -58,12 +59,38 @@ def read_capture(path: Path, ports: Collection[int] | None = None, progress: Pro
             yield CaptureWarning(frames.last_t, frames.problem)
 
 
+def frame_streams(path: Path, frames: Collection[int]) -> dict[int, int]:
+    """Wireshark's ``tcp.stream`` number of each of these frames (those that are TCP).
+
+    A second, plain pass from the file's start up to the last frame asked for: every
+    TCP packet counts, whatever its port (see ``wire.streams``).  Damage in the file ends
+    it early, like the analysis.
+    """
+    wanted = set(frames)
+    out: dict[int, int] = {}
+    if not wanted:
+        return out
+    last = max(wanted)
+    decode, streams = PacketDecoder().decode, TcpStreams()
+    with FrameReader(path) as reader:
+        for _t, n, linktype, data in reader:
+            seg = decode(linktype, data)
+            if seg is not None:
+                stream = streams.feed(seg)
+                if n in wanted:
+                    out[n] = stream
+            if n >= last:
+                break
+    return out
+
+
 class FrameReader:
     """The frames of one capture file: iterate for (t, frame number, link type, bytes).
 
     Opening validates the file header (``BadInputError``).  A problem later in the
     file ends the iteration and is described in ``problem`` ("" if none);
-    ``last_t`` is the timestamp of the last frame read.
+    ``last_t`` is the timestamp of the last frame read, ``first_t`` that of the file's
+    first frame (known on opening: what Wireshark's times are relative to).
     """
 
     def __init__(self, path: Path, progress: ProgressFn | None = None) -> None:
@@ -90,6 +117,7 @@ class FrameReader:
         except BadInputError:
             self._f.close()
             raise
+        self.first_t = _first_time(path, head) if self._pcap_args is None else _first_pcap_time(*self._pcap_args)
 
     def _start(self, head: bytes) -> Iterator[Frame]:
         name, magic = self._name, head[:4]
@@ -276,6 +304,49 @@ def _frames(buf: bytes, pos: int, n: int, endian: str, hlen: int, unit: float, l
         out.append((sec + frac * unit, n, linktype, buf[pos + hlen : end]))
         last, pos = pos, end
     return pos, n, last
+
+
+def _first_pcap_time(buf: bytes, endian: str, unit: float, hlen: int, linktype: int) -> float | None:
+    """Timestamp of a classic pcap's first record (its header follows the file header)."""
+    if len(buf) < 8:
+        return None
+    sec, frac = struct.unpack_from(endian + "II", buf)
+    return sec + frac * unit
+
+
+def _first_time(path: Path, head: bytes) -> float | None:
+    """Timestamp of a pcapng's first packet block: a separate little walk over the first
+    blocks (section header, interfaces), which the reading loop does not slow down."""
+    try:
+        with path.open("rb") as fh:
+            buf = fh.read(CHUNK)
+    except OSError:
+        return None
+    pos, endian = 0, "<"
+    ifaces: list[tuple[int, int, float, float]] = []
+    while pos + 12 <= len(buf):
+        if buf[pos : pos + 4] == _SHB:
+            endian = _BYTE_ORDER.get(buf[pos + 8 : pos + 12], "")
+            if not endian:
+                return None
+            ifaces = []
+        code, blen = struct.unpack_from(endian + "II", buf, pos)
+        if blen < 12 or blen % 4 or pos + blen > len(buf):
+            return None
+        if code == 1:
+            ifaces.append(_interface(buf[pos + 8 : pos + blen - 4], endian))
+        elif code in (2, 6) and blen >= 28:
+            iface, hi, lo = struct.unpack_from(endian + ("IIII" if code == 6 else "HxxIII"), buf, pos + 8)[:3]
+            if iface >= len(ifaces):
+                return None
+            _, per_sec, unit, offset = ifaces[iface]
+            ticks = (hi << 32) | lo
+            stamp = ticks // per_sec + (ticks % per_sec) * unit + offset
+            return stamp if 0.0 <= stamp <= MAX_T else None
+        elif code == 3:
+            return None  # a simple packet block has no time of its own
+        pos += blen
+    return None
 
 
 def _interface(body: bytes, endian: str) -> tuple[int, int, float, float]:

@@ -29,6 +29,8 @@ def _row(ns: NamespaceLifecycle, analysis: Analysis) -> tuple[str, ...]:
         first_try = f"+{d.t_first_try_after_back - back:.2f}s"
     if d.stall_point is not None:
         stall = f"{d.stall_point.describe(analysis.t0)}  [{d.signature}]"
+        if d.stall_point.display_filter:
+            stall += f"  {d.stall_point.display_filter}"
     elif d.verdict == STALLED:
         stall = f"[{d.signature}]"
     elif d.verdict == UNKNOWN and d.missing:
@@ -77,6 +79,10 @@ def render_text(analysis: Analysis, color: bool = False) -> str:
         if d.explanation:
             lines.extend(textwrap.wrap(d.explanation, 100, initial_indent="  ", subsequent_indent="  "))
         lines.append(_client_line(ns))
+        sp = d.stall_point
+        if sp is not None and sp.frame is not None:
+            where = f"; display filter: {sp.display_filter}" if sp.display_filter else ""
+            lines.append(f"  in Wireshark: frame {sp.frame} at {_rel(sp.t, analysis.t0)}{where}")
         if ns.revision:
             lines.append(f"  revision: {ns.revision}" + (f" (probe: {ns.probe})" if ns.probe else ""))
         if d.basis:

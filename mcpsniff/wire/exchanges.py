@@ -5,6 +5,8 @@ returns the records they completed; ``finish()`` returns the rest at the end of 
 capture.  Per exchange: ``Request`` (when the request is complete) -> ``Response``
 (at its headers for ``text/event-stream``, else when the body is complete) ->
 ``SseEvent``s (each stamped with the packet that completed it) -> exactly one ``End``.
+A complete ``Request``'s frame is that of its last packet (where Wireshark shows the
+reassembled request), its time that of its first.
 
 Records come out in non-decreasing time order, across connections too: a
 ``Request`` carries the time of its first packet but is only known when its last
@@ -84,7 +86,7 @@ def _inflater(encoding: str) -> zlib._Decompress | None:
 class _Ex:
     """One exchange in progress."""
 
-    __slots__ = ("xid", "conn", "server", "method", "target", "headers", "t", "frame", "body", "emitted", "damage", "head", "responded", "rbody", "sse", "inflate", "ended")
+    __slots__ = ("xid", "conn", "server", "method", "target", "headers", "t", "frame", "t_frame", "body", "emitted", "damage", "head", "responded", "rbody", "sse", "inflate", "ended")
 
     def __init__(self, xid: str, conn: _Conn, head: RequestHead, max_bytes: int) -> None:
         self.xid = xid
@@ -94,7 +96,8 @@ class _Ex:
         self.target = head.target
         self.headers = head.headers
         self.t = head.t
-        self.frame = head.frame
+        self.frame = head.frame  # its first packet's, then (once complete) its last packet's
+        self.t_frame = head.t  # time of ``frame``
         self.body: _Body | None = _Body(max_bytes, head.content_encoding)
         self.emitted = False  # Request record written
         self.damage: tuple[str, str] | None = None  # (outcome, detail) when the request was cut
@@ -389,6 +392,7 @@ class HttpAssembler:
             if ex is not None:
                 conn.sending = None
                 if not ex.emitted:
+                    ex.frame, ex.t_frame = hev.frame, hev.t  # the packet that completed it: Wireshark's HTTP row
                     self._request(ex, complete=True)
         elif type(hev) is ParseError:
             if not conn.seen_http and not conn.mid_stream:
@@ -485,7 +489,7 @@ class HttpAssembler:
             body, truncated = ex.body.text(self.max_body)
             size = ex.body.size
             ex.body = None
-        self._add_older(Request(ex.t, ex.conn, ex.xid, ex.method, ex.target, ex.headers, body, size, truncated or not complete, ex.frame, ex.server))
+        self._add_older(Request(ex.t, ex.conn, ex.xid, ex.method, ex.target, ex.headers, body, size, truncated or not complete, ex.frame, ex.server, ex.t_frame))
 
     def _response(self, ex: _Ex, t_end: float | None, complete: bool) -> None:
         head = ex.head

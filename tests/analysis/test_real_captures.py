@@ -3,7 +3,9 @@ verdict its client really ended in (truth.json, from the client's own log), with
 signature, stall point and protocol revision an expert reads off the same bytes.
 
 Each stall point was checked by hand against the capture (tshark) and the client log: a
-refused connection's frame is the SYN the client's own log places at that moment.
+request's frame is the one Wireshark shows the (reassembled) HTTP request in, its last
+packet; a refused connection's frame is the SYN the client's own log places at that moment
+(tests/analysis/test_wireshark_agrees.py asks tshark itself).
 """
 
 from __future__ import annotations
@@ -79,26 +81,26 @@ EXPECTED: dict[str, dict[str, E]] = {
     },
     "py-mixed-long-loop": {  # sprint's 404s go on for 40 s: not evidence of a second restart
         "tasks": rebound("new-session", SESSIONS),
-        "dev-agents": stalled("PROVEN", "tools-never-relisted", (2653, "200"), SESSIONS),
-        "sprint": stalled("PROVEN", "stale-session-loop", (444, "404 session-not-found"), SESSIONS),
+        "dev-agents": stalled("PROVEN", "tools-never-relisted", (2655, "200"), SESSIONS),
+        "sprint": stalled("PROVEN", "stale-session-loop", (446, "404 session-not-found"), SESSIONS),
         "ci-infra": stalled("siblings-alive", "retries-exhausted-while-down", (115, "200, stream closed"), SESSIONS),
     },
     "py-teardown-reset": {  # dev-agents' last call reset by the end of the run, after its 200 headers
         "tasks": rebound("new-session", SESSIONS),
         "dev-agents": rebound("new-session", SESSIONS),
-        "sprint": stalled("PROVEN", "stale-session-loop", (431, "404 session-not-found"), SESSIONS),
+        "sprint": stalled("PROVEN", "stale-session-loop", (433, "404 session-not-found"), SESSIONS),
         "ci-infra": rebound("new-session", SESSIONS),
     },
     "py-teardown-cut": {  # the last calls cut in the capture's last 0.1 s by the proxy stopping with it
         "tasks": rebound("new-session", SESSIONS),
         "dev-agents": rebound("new-session", SESSIONS),
-        "sprint": stalled("PROVEN", "stale-session-loop", (554, "404 session-not-found"), SESSIONS),
+        "sprint": stalled("PROVEN", "stale-session-loop", (556, "404 session-not-found"), SESSIONS),
         "ci-infra": rebound("new-session", SESSIONS),
     },
     "sessionless-graceful-listen": {
         "tasks": rebound("rebuilt-client", SESSIONLESS),
         "dev-agents": rebound("listen-reissued", SESSIONLESS),
-        "sprint": stalled("siblings-alive", "subscription-not-reissued", (57, "200"), SESSIONLESS),
+        "sprint": stalled("siblings-alive", "subscription-not-reissued", (58, "200"), SESSIONLESS),
         "ci-infra": rebound("rebuilt-client", SESSIONLESS),
     },
     "sessionless-healthy": {
@@ -110,13 +112,13 @@ EXPECTED: dict[str, dict[str, E]] = {
     "sessionless-listen": {
         "tasks": rebound("rebuilt-client", SESSIONLESS),
         "dev-agents": rebound("listen-reissued", SESSIONLESS),
-        "sprint": stalled("siblings-alive", "subscription-not-reissued", (55, "200, stream closed"), SESSIONLESS),
+        "sprint": stalled("siblings-alive", "subscription-not-reissued", (58, "200, stream closed"), SESSIONLESS),
         "ci-infra": rebound("rebuilt-client", SESSIONLESS),
     },
     "sessionless-one-dies": {
         "tasks": rebound("rebuilt-client", SESSIONLESS),
         "dev-agents": rebound("rebuilt-client", SESSIONLESS),
-        "sprint": stalled("siblings-alive", "client-gave-up", (120, "200, stream closed"), SESSIONLESS),
+        "sprint": stalled("siblings-alive", "client-gave-up", (124, "200, stream closed"), SESSIONLESS),
         "ci-infra": rebound("rebuilt-client", SESSIONLESS),
     },
     "ts-backoff-exhausted": {
