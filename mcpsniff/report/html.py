@@ -269,6 +269,7 @@ def _summary(analysis: Analysis, data: dict[str, Any]) -> list[dict[str, Any]]:
             "first_try": _secs(None if d.t_first_try_after_back is None or back is None else d.t_first_try_after_back - back),  # delay after the server was back, as in the text report
             "rebind": _secs(None if d.t_rebound is None or back is None else d.t_rebound - back, signed=False),
             "stall": d.stall_point.describe(t0) if d.stall_point else "",
+            "display_filter": d.stall_point.display_filter if d.stall_point else "",
             "explanation": d.explanation, "advice": d.advice, "evidence": d.evidence, "findings": d.findings, "missing": d.missing,
             "gaps": ", ".join(f"{g:.1f}" for g in d.attempt_gaps), "schedule": d.schedule_match,
             "basis": d.basis, "inference": d.inference, "inference_detail": d.inference_detail,

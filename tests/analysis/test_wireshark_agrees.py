@@ -97,3 +97,10 @@ def test_times_and_streams_count_the_whole_file(tmp_path: Path, ports: str | Non
     (before,) = [ns.diagnosis.stall_point for ns in plain.namespaces if ns.diagnosis.stall_point is not None]
     assert (sp.frame, sp.tcp_stream) == (before.frame + 1, before.tcp_stream + 1)  # type: ignore[operator]
     assert check_stall_points(pcap, analysis) == 1
+
+
+def test_html_stall_card_shows_the_display_filter() -> None:
+    from mcpsniff.report.html import render_html
+
+    analysis = analyze_files([REAL / "ts-idle-get" / "capture.pcap"])
+    assert "Wireshark display filter: <code>tcp.stream eq 14</code>" in render_html(analysis)
