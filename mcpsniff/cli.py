@@ -382,6 +382,7 @@ def proxy(listen_port: int, upstream: str, output: Path | None, config_path: Pat
 
 
 @main.command("addon-path", cls=NeedsExtra, extra="proxy")
+@friendly_errors
 def addon_path() -> None:
     """Print the path of the mcpsniff addon script, for mitmdump/mitmweb -s.
 
@@ -395,7 +396,7 @@ def addon_path() -> None:
       mitmweb -s "$(mcpsniff addon-path)" --set mcpsniff_output=run.jsonl
       mcpsniff analyze run.jsonl
 
-    Exit code: 0 printed, 2 the 'proxy' extra (mitmproxy) is not installed.
+    Exit code: 0 printed, 2 the 'proxy' extra (mitmproxy) is not installed, 3 internal error.
     """
     from .capture.proxy import addon_script
 
