@@ -47,7 +47,7 @@ CORE_COMMANDS: list[tuple[list[str], int]] = [
     (["export", str(STALLED), "--har", "{tmp}/x.har", "--otlp", "{tmp}/x.json"], 0),
 ]
 if "annotate" in cli_main.commands:
-    CORE_COMMANDS.append((["annotate", str(STALLED), "-o", "{tmp}/annotated.pcapng"], 0))
+    CORE_COMMANDS.append((["annotate", str(STALLED), "-o", "{tmp}/annotated.pcapng"], 1))
 
 # (command line, the extra it names)
 NEEDS_EXTRA: list[tuple[list[str], str, str]] = [
