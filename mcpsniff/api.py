@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .analysis.diagnose import analyze_records
 from .analysis.namespaces import holdings, server_port
@@ -22,6 +23,9 @@ from .analysis.model import Analysis, StallPoint
 from .config import Config, load_config
 from .errors import BadInputError
 from .records import ConnEvent, End, Record, Request, Response, SseEvent, guard_times, read_records
+
+if TYPE_CHECKING:
+    from .capture.annotate import Written
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
 PARALLEL_MIN_BYTES = 64 << 20  # pcaps from this size are read by two processes (see pcap_workers)
@@ -290,3 +294,39 @@ def require_found(analysis: Analysis, paths: list[Path], config: Config, ports: 
         missing.append(f"no namespace {', '.join(no_names)}{on}")
     listing = "; ".join(f"port {port}: {', '.join(names)}" if port is not None else ', '.join(names) for port, names in sorted(held.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
     raise BadInputError(f"{' and '.join(missing)} in {where}; " + (f"it holds {listing}" if listing else "it holds no MCP traffic at all"))
+
+
+def annotate_file(src: Path, dst: Path, config: Config | None = None, ports: Collection[int] | None = None) -> tuple[Analysis, Written]:
+    """Analyze a pcap/pcapng capture and copy it to ``dst`` (pcapng) with the diagnosis as
+    packet comments (``report.annotations`` chooses them, ``capture.annotate`` writes them).
+
+    Bad input (not a capture, ``dst`` the input itself or in a folder that does not exist,
+    a ``--port`` the capture does not hold) is raised before ``dst`` is touched; the copy is then written as the input is read.
+    """
+    from .capture.annotate import write_annotated
+    from .paths import output_file
+    from .report.annotations import annotations
+
+    output_file(dst, "-o")
+    with regular_file(src) as real:
+        if sniff_format(real) != "pcap":
+            raise BadInputError(f"{src}: annotate reads pcap and pcapng captures (packet comments need packets), not records, HAR or flow files")
+        if dst.exists() and dst.resolve() == real.resolve():
+            raise BadInputError(f"-o {dst}: is the input itself; write the annotated copy to another file")
+        cfg = config if config is not None else load_config(None)
+        analysis = analyze_files([real], config=cfg, ports=ports, full=False)
+        analysis.sources = [os.fsencode(src).decode("utf-8", "backslashreplace")]
+        require_found(analysis, [real], cfg, ports or ())
+        by_frame: dict[int, list[str]] = {}
+        by_time: list[tuple[float, str]] = []
+        for note in annotations(analysis):
+            if note.frame is not None:
+                by_frame.setdefault(note.frame, []).append(note.text)
+            else:
+                by_time.append((note.t, note.text))
+        try:
+            with dst.open("wb", buffering=1 << 20) as out:
+                written = write_annotated(real, out, by_frame, by_time)
+        except OSError as exc:
+            raise BadInputError(f"-o {dst}: cannot write ({exc.strerror or exc})") from None
+    return analysis, written

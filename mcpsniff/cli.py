@@ -308,6 +308,40 @@ def report(files: tuple[Path, ...], output: Path, config_path: Path | None, shar
     sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
 
 
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="pcapng file to write (its folder must exist).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config: namespace rules, thresholds.")
+@click.option("--port", "ports", multiple=True, type=PORT, metavar="PORT", help="Server port(s) to analyze (default: every port that carries HTTP); every packet is copied either way.")
+@friendly_errors
+def annotate(file: Path, output: Path, config_path: Path | None, ports: tuple[int, ...]) -> None:
+    """Copy a capture to pcapng with the diagnosis as packet comments, for Wireshark.
+
+    Every packet is kept unchanged (bytes, lengths, timestamp); comments are added at
+    the stall point (namespace, verdict, signature, basis, display filter), at each
+    namespace's session starts and rebinds, where the server went down and came
+    back, and at failures (error responses, exchanges a restart cut, refused
+    connections attributed to a namespace). The file is written as it is read.
+
+    \b
+    Examples:
+      mcpsniff annotate capture.pcap -o annotated.pcapng
+      mcpsniff annotate capture.pcapng -o annotated.pcapng --port 5076
+      tshark -r annotated.pcapng -Y frame.comment -T fields -e frame.number -e frame.comment
+
+    Exit code: 0 nothing stalled, 1 a namespace stalled, 2 bad input, 3 internal error.
+    """
+    from .api import annotate_file
+    from .config import load_config
+
+    analysis, written = annotate_file(file, output, config=load_config(config_path), ports=ports or None)
+    if written.problem:
+        click.echo(f"warning: {written.problem}", err=True)
+    stalled = ", ".join(ns.name for ns in analysis.stalled) or "none"
+    click.echo(f"annotated capture: {output} ({written.packets} packets, {written.comments} comments; stalled: {stalled})", err=True)
+    sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
+
+
 @main.command(cls=NeedsExtra, extra="proxy")
 @click.option("--listen", "listen_port", type=click.IntRange(1, 65535), required=True, metavar="PORT", help="Port the proxy listens on (clients connect here).")
 @click.option("--upstream", required=True, metavar="URL", help="The MCP server, e.g. http://127.0.0.1:5076")
