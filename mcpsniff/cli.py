@@ -337,6 +337,8 @@ def annotate(file: Path, output: Path, config_path: Path | None, ports: tuple[in
     analysis, written = annotate_file(file, output, config=load_config(config_path), ports=ports or None)
     if written.problem:
         click.echo(f"warning: {written.problem}", err=True)
+    if written.unplaced:
+        click.echo(f"warning: {written.unplaced} comment(s) not written: their packet is a pcapng simple packet block (no options) or past the damage", err=True)
     stalled = ", ".join(ns.name for ns in analysis.stalled) or "none"
     click.echo(f"annotated capture: {output} ({written.packets} packets, {written.comments} comments; stalled: {stalled})", err=True)
     sys.exit(EXIT_STALLED if analysis.stalled else EXIT_OK)
