@@ -384,19 +384,32 @@ def watch_follow(watch: Watch, path: Path, ports: Collection[int] | None = None,
         from .wire.pipeline import records_from_frames
 
         follower = FrameFollower(tail, head, fmt)
+        first_t: list[float] = []  # the file's first packet, of any port: times are relative to it, as in analyze
 
         def counted() -> Iterator[tuple[float, int, int, bytes]]:
             for frame in follower:
+                if not first_t:
+                    first_t.append(frame[0])
                 c.frames += 1
                 yield frame
 
-        watch.feed(Meta(source="pcap", origin=name))
+        meta_fed = False
         for rec in records_from_frames(counted(), ports=ports):
+            if not meta_fed:
+                watch.feed(Meta(source="pcap", origin=name, t_first=first_t[0] if first_t else None))
+                meta_fed = True
             watch.feed(rec)
+        if not meta_fed:
+            watch.feed(Meta(source="pcap", origin=name, t_first=first_t[0] if first_t else None))
         if follower.problem:
             watch.feed(CaptureWarning(follower.last_t, follower.problem))
             watch.view.note(f"mcpsniff: {follower.problem}")
-    return watch.finish()
+    analysis = watch.finish()
+    if fmt != RECORDS:
+        from .api import add_streams
+
+        add_streams(analysis, [path])  # the stall points' tcp.stream, as analyze gives them
+    return analysis
 
 
 def watch_live(watch: Watch, ports: Collection[int], output: Path, iface: str = "lo", duration: float | None = None, bpf: bool = True, expr: str = "") -> Analysis:

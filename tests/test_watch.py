@@ -284,6 +284,12 @@ def test_watch_a_live_demo_run(tmp_path: Path) -> None:
     assert verdicts(final) == verdicts(analyze_files([out / "capture.pcap"], ports=[port], full=False))  # scapy's file = tcpdump's
     for ns in final.namespaces:  # the report the watch ended with is analyze's of the file it wrote
         assert re.search(rf"^{re.escape(ns.name)} +{ns.diagnosis.verdict} ", live_out, re.M), live_out[-3000:]
+    from mcpsniff.api import add_streams
+    from mcpsniff.report.text import render_text
+
+    add_streams(final, [pcapng])
+    wireshark = re.findall(r"in Wireshark: .*", render_text(final))  # frame, time from the file's first packet, tcp.stream
+    assert wireshark and all(line in live_out for line in wireshark), (wireshark, live_out[-3000:])
     sprint = next(ns.diagnosis for ns in final.namespaces if ns.name == "sprint")
     calls = hook_calls(hooks)
     assert len(calls) == 1 and calls[0]["MCPSNIFF_NAMESPACE"] == "sprint", calls
