@@ -17,6 +17,7 @@ thousands of them (twice over when worker processes send them to the parent).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -199,7 +200,7 @@ def to_json(record: Record) -> str:
 MAX_T = float(1 << 32)  # s since the epoch (2106-02-07, where classic pcap ends): later, negative or NaN is no capture time
 MAX_JUMP = 86400.0  # s: a record this far from both its neighbours (which agree) has a bogus time
 MAX_INT = (1 << 63) - 1
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")  # (chr: mypyc refuses surrogates in literals)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -313,11 +314,22 @@ def _endpoint(v: object) -> str:
 _CHECKS["server"] = _CHECKS["client"] = _endpoint
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A record class's fields in order (not ``__slots__``: a compiled class has none)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def validate(record: Record) -> Record:
     """``record`` itself once every field has the type and range ``from_dict`` demands
     (for readers that build records from other formats); BadInputError otherwise."""
     kind = record.kind
-    for key in type(record).__slots__:  # type: ignore[attr-defined]
+    for key in _field_names(type(record)):
         value = getattr(record, key)
         if key == "headers":
             if _headers_of(value) is None:
@@ -385,7 +397,7 @@ class TimeGuard:
         self.skipped = 0
         self._warned = 0
         self._before: float | None = None  # time of the last timed record passed on
-        self._held: tuple[Record, str] | None = None  # (timed record, where) waiting for its successor
+        self._held: tuple[Record, str, float] | None = None  # (timed record, where, its time) waiting for its successor
         self._after_held: list[Record] = []  # untimed records read after the held one
 
     def _warn(self, out: list[Record], message: str) -> None:
@@ -402,8 +414,8 @@ class TimeGuard:
             return []
         out: list[Record] = []
         if self._held is not None:
-            held, held_where = self._held
-            ht, before = held.t, self._before  # type: ignore[union-attr]
+            held, held_where, ht = self._held
+            before = self._before
             if before is not None and abs(ht - before) > MAX_JUMP and abs(ht - t) > MAX_JUMP and abs(t - before) <= MAX_JUMP:
                 self.skipped += 1
                 self._warn(out, f"{held_where}: {held.kind} record skipped: its time {ht:.3f} is {abs(ht - t) / 86400:.1f} days away from the records around it")
@@ -414,16 +426,16 @@ class TimeGuard:
                 self._before = ht
             out.extend(self._after_held)
             self._after_held = []
-        self._held = (record, where)
+        self._held = (record, where, t)
         return out
 
     def finish(self) -> list[Record]:
         out: list[Record] = []
         if self._held is not None:
-            held, where = self._held
+            held, where, ht = self._held
             before = self._before
-            if before is not None and abs(held.t - before) > MAX_JUMP:  # type: ignore[union-attr]
-                self._warn(out, f"{where}: the last record's time jumps by {(held.t - before) / 86400:+.1f} days; verdicts that depend on silence may be wrong")  # type: ignore[union-attr]
+            if before is not None and abs(ht - before) > MAX_JUMP:
+                self._warn(out, f"{where}: the last record's time jumps by {(ht - before) / 86400:+.1f} days; verdicts that depend on silence may be wrong")
             out.append(held)
             self._held = None
         out.extend(self._after_held)

@@ -34,6 +34,12 @@ fi
 # (proxy: mitmproxy, capture: scapy, demo: the MCP SDK and uvicorn): the demo and the tests use them all.
 uv sync --frozen --quiet --all-extras --python "$(python3 -c "import sys; print(sys.executable)")"
 
+# The hot modules of `analyze` compiled with mypyc (scripts/compile.py: gcc and the Python headers; mypy and
+# setuptools come from PyPI for the build only). Skipped when already built for these sources; a failure
+# is not fatal: mcpsniff then runs as plain Python, the same code, slower.
+uv run --frozen --no-sync --with mypy==2.4.1 --with setuptools==84.2.1 python scripts/compile.py \
+  || echo "setup: the compiled modules could not be built; mcpsniff runs as plain Python" >&2
+
 # What the demo's SDK client hosts need, each once (skipped when already installed): the TS hosts'
 # node modules (npm ci of mcpsniff/demo/ts/package-lock.json, TS SDK 1.32 and 2.4, into
 # ${XDG_CACHE_HOME:-~/.cache}/mcpsniff/ts-host-<hash>/) and the mcp 2.3.0 venv of the 2026-07-28

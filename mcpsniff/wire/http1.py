@@ -373,9 +373,10 @@ class Http1Parser:
             lines = text.split("\r\n")
             if text.count("\n") != len(lines) - 1:  # bare LF somewhere
                 lines = [line.removesuffix("\r") for line in text.split("\n")]
-            parsed = self._parse_head(lines)
-            if isinstance(parsed, str):
-                return self._error(parsed, buf, pos, t, frame, out)
+            result = self._parse_head(lines)
+            if isinstance(result, str):
+                return self._error(result, buf, pos, t, frame, out)
+            parsed = result
             if len(cache) >= _HEADS_MAX:
                 cache.clear()
             if len(raw) <= _HEAD_KEY_MAX:

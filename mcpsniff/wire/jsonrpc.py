@@ -49,7 +49,7 @@ class RpcBody:
     batch: bool = False
 
 
-_scan = json.JSONDecoder().scan_once  # the C scanner json.loads ends in, without its three Python frames
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends in, without its three Python frames
 
 
 def _decode(text: str | bytes) -> Any:

@@ -14,6 +14,14 @@ import functools
 import ipaddress
 import struct
 from collections.abc import Callable, Sized
+from typing import Any
+
+try:  # only there while scripts/compile.py builds: plain Python needs no extra package
+    from mypy_extensions import mypyc_attr
+except ImportError:  # pragma: no cover - the usual case at run time
+
+    def mypyc_attr(*attrs: str, **kwattrs: object) -> Any:  # type: ignore[misc]  # (mypy_extensions returns an identity function)
+        return lambda cls: cls
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
@@ -79,6 +87,7 @@ def _pcap_structs(endian: str) -> tuple[Callable[[bytes, int], tuple[int, ...]],
     return struct.Struct(endian + "IIII").unpack_from, struct.Struct(endian + "IIII12xIBB2xI10xBBBB8xBB").unpack_from, shape
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests count calls to decode() in a subclass
 class PacketDecoder:
     """Decodes frames of any supported link type; counts what it had to skip.
 

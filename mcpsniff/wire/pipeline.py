@@ -9,27 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from ..records import CaptureWarning, Record
 from .packet import LINK_NAMES, PacketDecoder, Segment
+from .sources import Frame, SegmentSource
 from .tcp import MAX_OPEN, TcpReassembler
 
-Frame = tuple[float, int, int, bytes]  # (timestamp, 1-based frame number, link type, frame bytes)
-
-
-@runtime_checkable
-class SegmentSource(Protocol):
-    """A frame reader that runs the decoder in its own loop (see ``capture.pcap.FrameReader.segments``).
-
-    ``count`` and ``last_t``: frames read and the time of the last one, once the
-    segments have been consumed.
-    """
-
-    count: int
-    last_t: float | None
-
-    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]: ...
+__all__ = ["Frame", "PipelineStats", "SegmentSource", "records_from_frames"]
 
 
 @dataclass
