@@ -193,12 +193,15 @@ def test_addon_records_survive_a_write_failure_mid_run(tmp_path: Path, monkeypat
     assert [r.kind for r in recs].count("request") == 3 and [r.kind for r in recs].count("meta") == 1
 
 
-def test_proxy_with_an_unwritable_output_is_one_line_exit_2(upstream: int) -> None:
-    proc = subprocess.run([sys.executable, "-m", "mcpsniff", "proxy", "--listen", str(free_port()), "--upstream", f"http://127.0.0.1:{upstream}", "-o", "/nonexistent/x"],
+@pytest.mark.parametrize(("output", "said"), [
+    ("/nonexistent/x", "-o /nonexistent/x: directory /nonexistent does not exist (mcpsniff does not create it)"),
+    ("/proc/x.jsonl", "cannot write records to /proc/x.jsonl: No such file or directory"),  # a folder that takes no files
+])
+def test_proxy_with_an_unwritable_output_is_one_line_exit_2(upstream: int, output: str, said: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "mcpsniff", "proxy", "--listen", str(free_port()), "--upstream", f"http://127.0.0.1:{upstream}", "-o", output],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert lines == ["mcpsniff: error: cannot write records to /nonexistent/x: No such file or directory"], proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"mcpsniff: error: {said}"], proc.stderr
 
 
 def _children(pid: int) -> list[int]:
