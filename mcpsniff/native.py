@@ -110,7 +110,7 @@ def status() -> str:
     """One line: compiled or pure, and why."""
     loaded = compiled_now()
     if loaded:
-        return f"compiled (mypyc): {len(loaded)} of {len(COMPILED)} modules"
+        return f"compiled (mypyc): {len(loaded)} of the {len(COMPILED)} compiled modules imported so far"
     if os.environ.get("MCPSNIFF_PURE", "") not in ("", "0"):
         return "pure Python (MCPSNIFF_PURE=1)"
     reason = stale_reason()

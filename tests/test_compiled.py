@@ -8,6 +8,7 @@ its own: every capture in tests/data and each benchmark shape must give the same
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -32,9 +33,8 @@ def _can_compile() -> bool:
 
 
 def test_the_suite_runs_compiled_where_it_can_be_built() -> None:
-    import mcpsniff.analysis.lifecycle  # noqa: F401 - the last of the compiled modules to load
-    import mcpsniff.wire.pipeline  # noqa: F401
-
+    for name in native.COMPILED:
+        importlib.import_module("mcpsniff." + name.replace("/", "."))
     if os.environ.get("MCPSNIFF_PURE", "") not in ("", "0"):
         pytest.skip("MCPSNIFF_PURE is set")
     reason = native.stale_reason()
