@@ -333,7 +333,7 @@ class Judge:
         due = inference.pending_step(ctx, fit)
         if due is not None and fit is not None:
             diag.missing = f"still retrying: its attempts follow {fit.schedule} (step {len(fit.steps)} of {len(fit.delays)}), the next is due at {ctx.rel(due)}, after the capture ends"
-        elif hit is not None and hit.signature == "hung-request" and hit.stall is not None:
+        elif hit is not None and hit.signature == "hung-request" and isinstance(hit.stall, Exchange):
             call, waited = hit.stall, ctx.waited(hit.stall)
             others = ctx.answered_after(call.t + 0.5) - ctx.answered_after(call.t + waited)
             diag.missing = (f"looks like hung-request: {call.label} has waited {waited:.1f}s for its answer while the server answered {others} other request(s), "
