@@ -662,7 +662,7 @@ def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: P
     more than --slower-than), 2 bad input, 3 internal error.
     """
     from .analysis.compare import compare
-    from .api import analyze_files
+    from .api import analyze_files, require_found
     from .config import load_config
     from .errors import BadInputError
     from .report.diff import render_diff_json, render_diff_text
@@ -675,6 +675,8 @@ def diff(before: Path, after: Path, fmt: str, slower_than: float, config_path: P
     config = load_config(config_path)
     full = html_path is not None  # the HTML timelines show bodies and headers, as the report does
     old, new = analyze_files([before], config=config, ports=ports, full=full), analyze_files([after], config=config, ports=ports, full=full)
+    require_found(old, [before], config, ports)  # a --port either capture does not hold: say what it holds
+    require_found(new, [after], config, ports)
     comparison = compare(old, new, slower_than)
     click.echo(render_diff_json(comparison) if fmt == "json" else render_diff_text(comparison, color=sys.stdout.isatty()))
     if html_path is not None:

@@ -57,6 +57,13 @@ def test_bad_input_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "Traceback" not in result.output
 
 
+def test_a_port_a_capture_does_not_hold_is_named_with_what_it_holds() -> None:
+    result = CliRunner().invoke(main, ["diff", str(HEALTHY), str(HEALTHY), "--port", "9"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "port 9" in lines[0] and "tasks" in lines[0], result.output
+
+
 def _records(back_after: float) -> list[R.Record]:
     """A proxied client: set up, refused while down, re-initialized ``back_after`` s after the server was back."""
     recs: list[R.Record] = []
