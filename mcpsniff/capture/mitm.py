@@ -576,7 +576,7 @@ class _Bounded:
 
 
 # What a malformed flow state makes mitmproxy or our record building raise.
-_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError, UnicodeError, BadInputError)
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError, UnicodeError, AssertionError, BadInputError)
 
 
 def _records(flows: Iterable[Any], path: Path) -> Iterator[R.Record]:

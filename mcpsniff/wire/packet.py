@@ -190,7 +190,8 @@ class PacketDecoder:
                     continue
                 stop = start + 14 + total if total and start + 14 + total < end else end  # as in decode()
                 seq, ack = _SEQ_ACK(buf, start + 38)
-                keep((sec + frac * unit, n, (buf[start + 26 : start + 30], buf[start + 30 : start + 34], p1 << 8 | p2, p3 << 8 | p4, seq, ack, fl, buf[start + 34 + doff : stop])))
+                lo = start + 34 + doff  # (a data offset past the end: no payload; compiled slicing wants lo <= stop)
+                keep((sec + frac * unit, n, (buf[start + 26 : start + 30], buf[start + 30 : start + 34], p1 << 8 | p2, p3 << 8 | p4, seq, ack, fl, buf[lo:stop] if lo < stop else b"")))
                 continue
             seg = decode(linktype, buf[start:end])
             if seg is not None:
