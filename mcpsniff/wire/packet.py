@@ -129,7 +129,7 @@ class PacketDecoder:
                     end = 14 + total if total else len(frame)  # total 0: TSO/GSO packets captured before segmentation
                     if self._filtering and not self._wanted(sport, dport, end - 34 - doff, offflags):
                         return None
-                    return (frame[26:30], frame[30:34], sport, dport, seq, ack, offflags & 0xFF, frame[34 + doff : end])
+                    return (frame[26:30], frame[30:34], sport, dport, seq, ack, offflags & 0xFF, frame[34 + doff : end] if 34 + doff < end else b"")
             return self._decode(linktype, frame)
         except (IndexError, struct.error):
             self.malformed += 1
@@ -280,4 +280,5 @@ class PacketDecoder:
             return None
         if self._filtering and not self._wanted(sport, dport, end - off - doff, offflags):
             return None
-        return (src, dst, sport, dport, seq, ack, offflags & 0xFF, frame[off + doff : end])
+        # (a data offset past the end: no payload; compiled, an inverted slice raises SystemError)
+        return (src, dst, sport, dport, seq, ack, offflags & 0xFF, frame[off + doff : end] if off + doff < end else b"")

@@ -65,6 +65,11 @@ DECODED = [
     ("snaplen cut the payload", 1, raw(Ether() / v4())[:-10], SEG4[:7] + (BODY[:-10],)),
     ("syn", 1, raw(Ether() / IP(**V4) / TCP(sport=40000, dport=18201, seq=7, flags="S")), (SRC4, DST4, 40000, 18201, 7, 0, SYN, b"")),
     ("fin-ack", 1, raw(Ether() / IP(**V4) / TCP(sport=40000, dport=18201, seq=7, ack=9, flags="FA")), (SRC4, DST4, 40000, 18201, 7, 9, FIN | ACK, b"")),
+    # a TCP data offset (60 bytes) past the end of the IP packet, inside the frame (padding after it):
+    # no payload (the compiled build once raised SystemError on the inverted slice)
+    ("data offset past the end", 1, raw(Ether() / IP(**V4, len=40) / TCP(sport=40000, dport=18201, seq=7, ack=9, flags="PA", dataofs=15) / Raw(b"x" * 60)), (SRC4, DST4, 40000, 18201, 7, 9, PSH | ACK, b"")),
+    ("data offset past the end, ipv4 options", 1, raw(Ether() / IP(**V4, len=44, options=b"\x01\x01\x01\x00") / TCP(sport=40000, dport=18201, seq=7, ack=9, flags="PA", dataofs=15) / Raw(b"x" * 60)), (SRC4, DST4, 40000, 18201, 7, 9, PSH | ACK, b"")),
+    ("data offset past the end, ipv6", 1, raw(Ether() / IPv6(**V6, plen=20) / TCP(sport=40000, dport=18201, seq=7, ack=9, flags="PA", dataofs=15) / Raw(b"x" * 60)), (SRC6, DST6, 40000, 18201, 7, 9, PSH | ACK, b"")),
 ]
 
 
