@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import BadInputError
-from .pcap import _BYTE_ORDER, _PCAP_MAGIC, _SHB, MAX_FRAME, _interface
+from ..wire.pcapformat import BYTE_ORDER as _BYTE_ORDER
+from ..wire.pcapformat import MAX_FRAME
+from ..wire.pcapformat import PCAP_MAGIC as _PCAP_MAGIC
+from ..wire.pcapformat import SHB as _SHB
+from ..wire.pcapformat import interface as _interface
 from .pcapng_writer import version
 
 OPT_END, OPT_COMMENT, SHB_USERAPPL, IF_TSRESOL, IF_FCSLEN = 0, 1, 4, 9, 13

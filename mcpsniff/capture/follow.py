@@ -24,25 +24,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import BadInputError, CaptureError
+from ..wire.pcapformat import BYTE_ORDER as _BYTE_ORDER
+from ..wire.pcapformat import MAX_FRAME
+from ..wire.pcapformat import MIN_BLOCK as _MIN_BLOCK
+from ..wire.pcapformat import PCAP_MAGIC as _PCAP_MAGIC
+from ..wire.pcapformat import SHB as _SHB
+from ..wire.pcapformat import interface as _interface
 
 Idle = Callable[[], bool]  # called while there is no new data; True: stop
 Frame = tuple[float, int, int, bytes]  # (timestamp, 1-based frame number, link type, frame bytes), as wire.pipeline.Frame
 READ = 1 << 20
 CHECK_EVERY = 0.2  # s between two check() calls while the file keeps growing
-MAX_FRAME = 1 << 24  # as capture/pcap.py: a longer captured length means a corrupt record
 MAX_T = float(1 << 32)  # as records.MAX_T
 RECORDS, PCAP, PCAPNG = "records", "pcap", "pcapng"
-_PCAP_MAGIC = {  # magic -> (byte order, timestamp unit, bytes of per-record header), as capture/pcap.py
-    b"\xd4\xc3\xb2\xa1": ("<", 1e-6, 16),
-    b"\xa1\xb2\xc3\xd4": (">", 1e-6, 16),
-    b"\x4d\x3c\xb2\xa1": ("<", 1e-9, 16),
-    b"\xa1\xb2\x3c\x4d": (">", 1e-9, 16),
-    b"\x34\xcd\xb2\xa1": ("<", 1e-6, 24),
-    b"\xa1\xb2\xcd\x34": (">", 1e-6, 24),
-}
-_SHB = b"\x0a\x0d\x0d\x0a"
-_BYTE_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
-_MIN_BLOCK = {1: 20, 2: 32, 3: 16, 6: 32}
 
 
 class Tail:
@@ -259,21 +253,3 @@ class FrameFollower:
             elif code == 1:
                 ifaces.append(_interface(buf[pos + 8 : pos + blen - 4], endian))
             pos += blen
-
-
-def _interface(body: bytes, endian: str) -> tuple[int, int, float, float]:
-    """Link type, ticks per second, tick, offset of a pcapng interface (as capture/pcap.py reads them)."""
-    linktype = struct.unpack_from(endian + "H", body, 0)[0]
-    per_sec, offset = 1_000_000, 0.0
-    pos = 8
-    while pos + 4 <= len(body):
-        code, olen = struct.unpack_from(endian + "HH", body, pos)
-        if code == 0:
-            break
-        value = body[pos + 4 : pos + 4 + olen]
-        if code == 9 and len(value) >= 1:
-            per_sec = 2 ** (value[0] & 0x7F) if value[0] & 0x80 else 10 ** value[0]
-        elif code == 14 and len(value) >= 8:
-            offset = float(struct.unpack_from(endian + "q", value)[0])
-        pos += 4 + (olen + 3) // 4 * 4
-    return linktype, per_sec, 1.0 / per_sec, offset

@@ -23,22 +23,16 @@ from typing import Any
 from ..errors import BadInputError
 from ..records import MAX_T, CaptureWarning, Meta, Record
 from ..wire.packet import PacketDecoder, Segment
+from ..wire.pcapformat import BYTE_ORDER as _BYTE_ORDER
+from ..wire.pcapformat import MAX_FRAME
+from ..wire.pcapformat import MIN_BLOCK as _MIN_BLOCK
+from ..wire.pcapformat import PCAP_MAGIC as _PCAP_MAGIC
+from ..wire.pcapformat import SHB as _SHB
+from ..wire.pcapformat import interface as _interface
 from ..wire.pipeline import Frame, PipelineStats, records_from_frames
 from ..wire.streams import TcpStreams
 
 CHUNK = 1 << 20
-MAX_FRAME = 1 << 24  # a captured length above this means the record is corrupt
-_PCAP_MAGIC = {  # magic -> (byte order, timestamp unit, bytes of per-record header)
-    b"\xd4\xc3\xb2\xa1": ("<", 1e-6, 16),
-    b"\xa1\xb2\xc3\xd4": (">", 1e-6, 16),
-    b"\x4d\x3c\xb2\xa1": ("<", 1e-9, 16),
-    b"\xa1\xb2\x3c\x4d": (">", 1e-9, 16),
-    b"\x34\xcd\xb2\xa1": ("<", 1e-6, 24),  # Kuznetzov's "modified" pcap
-    b"\xa1\xb2\xcd\x34": (">", 1e-6, 24),
-}
-_SHB = b"\x0a\x0d\x0d\x0a"
-_BYTE_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}  # pcapng byte-order magic
-_MIN_BLOCK = {1: 20, 2: 32, 3: 16, 6: 32}  # pcapng block type -> smallest valid total length
 
 ProgressFn = Callable[[int, int], None]
 
@@ -347,21 +341,3 @@ def _first_time(path: Path, head: bytes) -> float | None:
             return None  # a simple packet block has no time of its own
         pos += blen
     return None
-
-
-def _interface(body: bytes, endian: str) -> tuple[int, int, float, float]:
-    """Link type, timestamp ticks per second, tick, offset (options if_tsresol, if_tsoffset) of an interface."""
-    linktype = struct.unpack_from(endian + "H", body, 0)[0]
-    per_sec, offset = 1_000_000, 0.0
-    pos = 8
-    while pos + 4 <= len(body):
-        code, olen = struct.unpack_from(endian + "HH", body, pos)
-        if code == 0:
-            break
-        value = body[pos + 4 : pos + 4 + olen]
-        if code == 9 and len(value) >= 1:
-            per_sec = 2 ** (value[0] & 0x7F) if value[0] & 0x80 else 10 ** value[0]
-        elif code == 14 and len(value) >= 8:
-            offset = float(struct.unpack_from(endian + "q", value)[0])
-        pos += 4 + (olen + 3) // 4 * 4
-    return linktype, per_sec, 1.0 / per_sec, offset
