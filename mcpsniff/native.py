@@ -48,23 +48,27 @@ COMPILED = (
     "analysis/conformance",
     "analysis/clients",
     "analysis/lifecycle",
+    "report/jsonfast",
 )
+# C extension modules (hand-written, one .c each) built beside them: the innermost loops
+C_MODULES = ("wire/_walk",)
 STAMP = PACKAGE / "_compiled.json"  # written by scripts/compile.py: {"python": ..., "sources": {module: sha256}}
 
 
 def source_hashes() -> dict[str, str]:
-    return {name: hashlib.sha256((PACKAGE / f"{name}.py").read_bytes()).hexdigest() for name in COMPILED}
+    sources = [f"{name}.py" for name in COMPILED] + [f"{name}.c" for name in C_MODULES]
+    return {name.rsplit(".", 1)[0]: hashlib.sha256((PACKAGE / name).read_bytes()).hexdigest() for name in sources}
 
 
 def extensions() -> list[Path]:
     """The compiled extension files present beside the sources (any Python version)."""
-    return [p for name in COMPILED for p in (PACKAGE / name).parent.glob(Path(name).name + ".*.so")]
+    return [p for name in COMPILED + C_MODULES for p in (PACKAGE / name).parent.glob(Path(name).name + ".*.so")]
 
 
 def compiled_now() -> list[str]:
     """Which of ``COMPILED`` are loaded from an extension in this process (imported ones only)."""
     prefix = __package__ or "mcpsniff"
-    return [name for name in COMPILED if str(getattr(sys.modules.get(f"{prefix}.{name.replace('/', '.')}"), "__file__", "")).endswith(".so")]
+    return [name for name in COMPILED + C_MODULES if str(getattr(sys.modules.get(f"{prefix}.{name.replace('/', '.')}"), "__file__", "")).endswith(".so")]
 
 
 def stale_reason() -> str:
@@ -85,11 +89,13 @@ def stale_reason() -> str:
 
 
 class _PureFinder:
-    """Finds ``mcpsniff`` modules as ``.py`` sources only (never an extension module)."""
+    """Finds ``mcpsniff`` modules as ``.py`` sources only (never an extension module; a C module is not found)."""
 
     def find_spec(self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None) -> ModuleSpec | None:
         if not name.startswith("mcpsniff.") or path is None:
             return None
+        if name.removeprefix("mcpsniff.").replace(".", "/") in C_MODULES:  # C only: no source to fall back on
+            raise ModuleNotFoundError(f"{name}: not loaded (pure Python)", name=name)
         for entry in path:
             finder = importlib.machinery.FileFinder(entry, (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES))
             spec = finder.find_spec(name)

@@ -22,26 +22,26 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any, Union
+from typing import Any, Final, IO, Union
 
 from .errors import BadInputError
 
-FORMAT = "mcpsniff-records"
-VERSION = 1
+FORMAT: Final = "mcpsniff-records"
+VERSION: Final = 1
 
 Headers = tuple[tuple[str, str], ...]
 
 # End.outcome values
-COMPLETE = "complete"  # the response finished normally
-RESET = "reset"  # the connection was reset before the response finished
-CLOSED = "closed"  # the connection was closed (FIN) before the response finished
-OPEN_AT_END = "open-at-end"  # the capture ended while the exchange was still open
-REFUSED = "refused"  # the upstream refused the connection (proxy path)
-GAP = "gap"  # bytes were lost in the capture; the rest of the exchange is unknown
-ERROR = "error"  # the bytes could not be parsed (see a CaptureWarning record)
+COMPLETE: Final = "complete"  # the response finished normally
+RESET: Final = "reset"  # the connection was reset before the response finished
+CLOSED: Final = "closed"  # the connection was closed (FIN) before the response finished
+OPEN_AT_END: Final = "open-at-end"  # the capture ended while the exchange was still open
+REFUSED: Final = "refused"  # the upstream refused the connection (proxy path)
+GAP: Final = "gap"  # bytes were lost in the capture; the rest of the exchange is unknown
+ERROR: Final = "error"  # the bytes could not be parsed (see a CaptureWarning record)
 OUTCOMES = (COMPLETE, RESET, CLOSED, OPEN_AT_END, REFUSED, GAP, ERROR)
 
-SSE_COMMENT = ":comment"  # SseEvent.event of a comment line (a keep-alive such as ": ping"); data holds its text
+SSE_COMMENT: Final = ":comment"  # SseEvent.event of a comment line (a keep-alive such as ": ping"); data holds its text
 
 # ConnEvent.event values
 CONN_EVENTS = ("opened", "refused", "reset", "closed", "open-at-end", "gap")
@@ -198,7 +198,7 @@ def to_json(record: Record) -> str:
 
 # -- validation of records read back (a records file is input like any capture) ----------
 MAX_T = float(1 << 32)  # s since the epoch (2106-02-07, where classic pcap ends): later, negative or NaN is no capture time
-MAX_JUMP = 86400.0  # s: a record this far from both its neighbours (which agree) has a bogus time
+MAX_JUMP: Final = 86400.0  # s: a record this far from both its neighbours (which agree) has a bogus time
 MAX_INT = (1 << 63) - 1
 _LONE_SURROGATE = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")  # (chr: mypyc refuses surrogates in literals)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

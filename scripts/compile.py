@@ -39,19 +39,20 @@ def clean() -> None:
 def current() -> bool:
     """Stamp and extensions match the sources and this interpreter."""
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    if not all((native.PACKAGE / f"{name}{suffix}").exists() for name in native.COMPILED):
+    if not all((native.PACKAGE / f"{name}{suffix}").exists() for name in native.COMPILED + native.C_MODULES):
         return False
     return not native.stale_reason()
 
 
 def build() -> None:
     from mypyc.build import mypycify
-    from setuptools import setup
+    from setuptools import Extension, setup
 
     sources = [f"mcpsniff/{name}.py" for name in native.COMPILED]
     os.chdir(ROOT)
     # errors count in the compiled modules only: the others are type-checked as imports, silently
     ext = mypycify(["--follow-imports=silent", "--ignore-missing-imports", *sources], group_name="mcpsniff", opt_level=os.environ.get("MYPYC_OPT_LEVEL", "3"), target_dir=str(TEMP / "c"))
+    ext += [Extension(f"mcpsniff.{name.replace('/', '.')}", [f"mcpsniff/{name}.c"], extra_compile_args=["-O2"]) for name in native.C_MODULES]
     setup(name="mcpsniff-compiled", ext_modules=ext, packages=[], py_modules=[], script_args=["--quiet", "build_ext", "--inplace", "--build-temp", str(TEMP / "o"), "--parallel", str(os.cpu_count() or 1)])
 
 
@@ -77,7 +78,7 @@ def main() -> int:
         print(f"compile: mypyc build failed ({str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}); mcpsniff runs as plain Python", file=sys.stderr)
         return 1 if args.check else 0
     native.STAMP.write_text(json.dumps({"python": sys.version, "suffix": importlib.machinery.EXTENSION_SUFFIXES[0], "sources": hashes}, indent=1) + "\n")
-    print(f"compile: {len(native.COMPILED)} modules compiled with mypyc in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    print(f"compile: {len(native.COMPILED)} modules compiled with mypyc and {len(native.C_MODULES)} C module(s) in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0
 
 

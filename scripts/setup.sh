@@ -34,6 +34,15 @@ fi
 # (proxy: mitmproxy, capture: scapy, demo: the MCP SDK and uvicorn): the demo and the tests use them all.
 uv sync --frozen --quiet --all-extras --python "$(python3 -c "import sys; print(sys.executable)")"
 
+# Bytecode for mcpsniff and the packages every command imports (click, rich, yaml, jinja2), as `pip
+# install` writes it: uv does not, and where PYTHONDONTWRITEBYTECODE is set nothing else would, so each
+# command compiled them from source at every start (about 0.2 s). Files already compiled are skipped.
+uv run --frozen --no-sync python - <<'PY' >/dev/null 2>&1 || echo "setup: could not write bytecode (mcpsniff starts slower)" >&2
+import compileall, importlib.util, pathlib
+dirs = ["mcpsniff"] + [str(pathlib.Path(spec.origin).parent) for name in ("click", "rich", "yaml", "jinja2", "markupsafe", "mypy_extensions") if (spec := importlib.util.find_spec(name)) and spec.origin and spec.origin.endswith("__init__.py")]
+raise SystemExit(0 if all(compileall.compile_dir(d, quiet=1) for d in dirs) else 1)
+PY
+
 # The hot modules of `analyze` compiled with mypyc (scripts/compile.py: gcc and the Python headers; mypy and
 # setuptools come from PyPI for the build only). Skipped when already built for these sources; a failure
 # is not fatal: mcpsniff then runs as plain Python, the same code, slower.

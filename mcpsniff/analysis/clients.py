@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ..records import Headers
 from .model import ClientIdentity
 from .schedules import CLAUDE_CODE, HOST_SCHEDULES, PY_GET, STREAM_SCHEDULES, TS_GET
 
-MAX_SAMPLES = 8  # requests of a namespace whose headers are looked at (the first ones say it all)
+MAX_SAMPLES: Final = 8  # requests of a namespace whose headers are looked at (the first ones say it all)
 
 # clientInfo.name (lower-case substring) -> (family, label): hosts and tools named in known-client-bugs.md
 HOSTS: tuple[tuple[str, str, str], ...] = (
@@ -47,7 +47,7 @@ AGENTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
 )
 
 SDK_LABELS = {"ts-sdk": "TypeScript SDK (Node fetch)", "python-sdk": "Python SDK"}
-META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+META_CLIENT_INFO: Final = "io.modelcontextprotocol/clientInfo"
 PYTHON_SDK_DEFAULT_INFO = ("mcp", "0.1.0")  # the Python SDK client's clientInfo unless the host sets one
 
 

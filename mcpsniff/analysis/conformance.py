@@ -10,10 +10,10 @@ without a JSON-RPC error body, a session id minted on an error response, an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 
-META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_VERSION: Final = "io.modelcontextprotocol/protocolVersion"
 SESSION_ERA = ("2024-", "2025-")  # protocol versions of the session-based transport
 
 

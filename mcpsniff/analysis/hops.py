@@ -11,13 +11,15 @@ server address); the server hop is kept, since it shows the restart itself
 
 from __future__ import annotations
 
+from typing import Final
+
 import zlib
 from bisect import bisect_left
 from collections import defaultdict
 
-MAX_SAMPLES = 2000  # requests per server address looked at
-RELAY_WINDOW = 1.0  # s between a request to the proxy and its copy to the server
-MIN_TWINS = 3
+MAX_SAMPLES: Final = 2000  # requests per server address looked at
+RELAY_WINDOW: Final = 1.0  # s between a request to the proxy and its copy to the server
+MIN_TWINS: Final = 3
 
 Fingerprint = tuple[str, str, str, int]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .. import records as R
 from ..config import Config
@@ -23,10 +23,10 @@ from .restarts import RestartTracker
 SETUP_METHODS = frozenset({"initialize", "notifications/initialized"})
 # JSON-RPC error codes that name what went wrong, whatever the HTTP status (2026-07-28 adds the first three)
 RPC_ERRORS = {-32020: "header-mismatch", -32021: "missing-capability", -32022: "unsupported-version", -32601: "method-not-found"}
-PROBE_REJECTED = "probe-rejected"  # Exchange.error of a server/discover probe answered 4xx: neither session nor failure
-MAX_TICKS_COMPACT = 50
-MAX_INVALID_WARNINGS = 20
-MAX_UNATTRIBUTED = 50_000  # refused/reset connections kept one by one (real restarts have dozens to thousands)
+PROBE_REJECTED: Final = "probe-rejected"  # Exchange.error of a server/discover probe answered 4xx: neither session nor failure
+MAX_TICKS_COMPACT: Final = 50
+MAX_INVALID_WARNINGS: Final = 20
+MAX_UNATTRIBUTED: Final = 50_000  # refused/reset connections kept one by one (real restarts have dozens to thousands)
 
 
 def classify_error(status: int | None, body: str, messages: tuple[jsonrpc.RpcMessage, ...]) -> tuple[str, str]:

@@ -7,27 +7,27 @@ form (``to_dict``) is described by ``schemas/analysis.schema.json``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ..records import Headers
 
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION: Final = 2
 
-REBOUND = "rebound"
-STALLED = "stalled"
-NOT_AFFECTED = "not-affected"
-UNKNOWN = "unknown"
+REBOUND: Final = "rebound"
+STALLED: Final = "stalled"
+NOT_AFFECTED: Final = "not-affected"
+UNKNOWN: Final = "unknown"
 VERDICTS = (REBOUND, STALLED, NOT_AFFECTED, UNKNOWN)
 
-PROVEN = "proven"  # the wire shows it (a new session that works, a 404 loop, a rejected initialize)
-INFERRED = "inferred"  # concluded from known client behaviour (see Diagnosis.inference)
+PROVEN: Final = "proven"  # the wire shows it (a new session that works, a 404 loop, a rejected initialize)
+INFERRED: Final = "inferred"  # concluded from known client behaviour (see Diagnosis.inference)
 BASES = (PROVEN, INFERRED, "")  # "" for unknown
 
 # Diagnosis.inference values
-SCHEDULE_EXHAUSTED = "schedule-exhausted"  # the client's known finite retry schedule ran out, nothing followed
-SIBLINGS_ALIVE = "siblings-alive"  # the same client rebound its other namespaces; this one stayed silent
-HUNG = "hung"  # a request unanswered far longer than the server's answers to others
-SILENCE = "silence"  # silent longer than any known client retry schedule (thresholds.give_up_after)
+SCHEDULE_EXHAUSTED: Final = "schedule-exhausted"  # the client's known finite retry schedule ran out, nothing followed
+SIBLINGS_ALIVE: Final = "siblings-alive"  # the same client rebound its other namespaces; this one stayed silent
+HUNG: Final = "hung"  # a request unanswered far longer than the server's answers to others
+SILENCE: Final = "silence"  # silent longer than any known client retry schedule (thresholds.give_up_after)
 
 
 @dataclass
@@ -131,14 +131,14 @@ class Divergence:
     text: str
 
 
-SESSION = "session"  # Generation.kind: a 2025-era session, from its initialize
-INSTANCE = "instance"  # a 2026-07-28 client instance, from its server/discover or first request
+SESSION: Final = "session"  # Generation.kind: a 2025-era session, from its initialize
+INSTANCE: Final = "instance"  # a 2026-07-28 client instance, from its server/discover or first request
 
 # NamespaceLifecycle.revision values
-SESSIONS = "2025-era sessions"
-SESSIONLESS = "2026-07-28 sessionless"
-FALLBACK = "negotiated fallback"
-MIXED = "both revisions"
+SESSIONS: Final = "2025-era sessions"
+SESSIONLESS: Final = "2026-07-28 sessionless"
+FALLBACK: Final = "negotiated fallback"
+MIXED: Final = "both revisions"
 
 
 @dataclass

@@ -6,15 +6,17 @@ the current cluster of refusals per server and a few seconds of recent history a
 
 from __future__ import annotations
 
+from typing import Final
+
 from collections import deque
 from dataclasses import dataclass, field
 
 from .model import RestartWindow
 
-CLUSTER_GAP = 30.0  # refusals further apart than this belong to separate restarts
-LEAD_IN = 10.0  # server-side closes (after the last good response) this long before the first refusal mark the start
-BURST_SPAN = 1.5  # s: server-side closes this close together are one shutdown
-BURST_MIN = 2  # closes that make a shutdown burst
+CLUSTER_GAP: Final = 30.0  # refusals further apart than this belong to separate restarts
+LEAD_IN: Final = 10.0  # server-side closes (after the last good response) this long before the first refusal mark the start
+BURST_SPAN: Final = 1.5  # s: server-side closes this close together are one shutdown
+BURST_MIN: Final = 2  # closes that make a shutdown burst
 
 
 @dataclass

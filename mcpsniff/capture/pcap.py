@@ -139,17 +139,23 @@ class FrameReader:
     def __iter__(self) -> Iterator[Frame]:
         return self._iter
 
-    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
-        """(t, frame number, segment) of the frames ``decoder`` keeps, instead of iterating.
+    def batches(self, decoder: PacketDecoder) -> Iterator[list[tuple[float, int, Segment]]]:
+        """Lists of (t, frame number, segment) of the frames ``decoder`` keeps, instead of iterating.
 
         For classic pcap the decoder runs inside the reading loop: the frames it drops
         (another worker's, pure ACKs: most of a big capture) cost no generator step,
-        tuple or time computation.
+        tuple or time computation; a list holds what one ``decode_pcap`` call kept.
         """
         if self._pcap_args is not None:
             self._iter.close()
             return self._pcap(*self._pcap_args, decoder=decoder)
-        return ((t, n, seg) for t, n, linktype, frame in self._iter if (seg := decoder.decode(linktype, frame)) is not None)
+        # pcapng: one segment a list, decoded only when the TCP layer has taken the one before (as
+        # ``acks_wanted`` expects; decode_pcap's lag of at most WALK_FRAMES frames is for classic pcap)
+        return ([(t, n, seg)] for t, n, linktype, frame in self._iter if (seg := decoder.decode(linktype, frame)) is not None)
+
+    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
+        """The same, one by one."""
+        return (item for batch in self.batches(decoder) for item in batch)
 
     def close(self) -> None:
         self._f.close()
@@ -187,7 +193,7 @@ class FrameReader:
 
     # ------------------------------------------------------------------ pcap
     def _pcap(self, buf: bytes, endian: str, unit: float, hlen: int, linktype: int, decoder: PacketDecoder | None = None) -> Iterator[Any]:
-        """Frames, or with ``decoder`` (t, n, segment) of the frames it keeps (see ``segments``).
+        """Frames, or with ``decoder`` lists of (t, n, segment) of the frames it keeps (see ``batches``).
 
         Whole records are taken from each chunk by ``PacketDecoder.decode_pcap`` (a few
         hundred per call, so that the TCP layer's state it filters on stays current) or
@@ -205,8 +211,12 @@ class FrameReader:
                 if last >= 0:
                     sec, frac = header(buf, last)[:2]
                     t = sec + frac * unit
-                yield from out
-                out.clear()
+                if decoder is None:
+                    yield from out
+                    out.clear()
+                elif out:
+                    yield out
+                    out = []
                 need = hlen if pos + hlen > len(buf) else hlen + header(buf, pos)[2]  # the rest of a header, or of a record
                 if pos + need <= len(buf):
                     continue  # the walk stopped at its frame limit, not at the chunk's end

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
-from ..analysis.model import Analysis
+from ..analysis.model import ANALYSIS_VERSION, Analysis
+from . import jsonfast
 
 
 def render_json(analysis: Analysis) -> str:
-    return json.dumps(analysis.to_dict(), indent=1, ensure_ascii=False, default=str)
+    """``json.dumps(analysis.to_dict(), indent=1, ensure_ascii=False, default=str)``, without the copy."""
+    return jsonfast.dumps(analysis, {"version": ANALYSIS_VERSION})

@@ -24,15 +24,15 @@ from __future__ import annotations
 import heapq
 import zlib
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 from ..records import CLOSED, COMPLETE, ERROR, GAP, OPEN_AT_END, RESET, CaptureWarning, ConnEvent, End, Ids, Record, Request, Response, SseEvent
 from .http1 import MAX_HEAD, BodyPiece, Http1Parser, HttpEvent, MessageEnd, ParseError, RequestHead, ResponseHead, preview
 from .sse import MAX_RETRY_DIGITS, SseDecoder
 from .tcpevents import TcpClosed, TcpData, TcpEvent, TcpGap, TcpOpenAtEnd, TcpOpened, TcpRefused, TcpReset
 
-MAX_BODY = 65536  # characters of a body kept in a record
-MAX_HOLD = 200_000  # records waiting for an unfinished message before order is given up
+MAX_BODY: Final = 65536  # characters of a body kept in a record
+MAX_HOLD: Final = 200_000  # records waiting for an unfinished message before order is given up
 _by_time = attrgetter("t")
 
 

@@ -17,17 +17,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 Headers = tuple[tuple[str, str], ...]
 
-MAX_HEAD = 65536  # bytes: a longer head is an error
-_MAX_LINE = 4096  # bytes: a chunk-size line or partial line kept while resynchronising
+MAX_HEAD: Final = 65536  # bytes: a longer head is an error
+_MAX_LINE: Final = 4096  # bytes: a chunk-size line or partial line kept while resynchronising
 
 # parser states
-_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE, _RESYNC, _DEAD = range(9)
+_HEAD: Final = 0
+_LENGTH: Final = 1
+_CHUNK_SIZE: Final = 2
+_CHUNK_DATA: Final = 3
+_CHUNK_END: Final = 4
+_TRAILER: Final = 5
+_UNTIL_CLOSE: Final = 6
+_RESYNC: Final = 7
+_DEAD: Final = 8
 # framing of a body, besides a length >= 0
-_CHUNKED, _CLOSE, _SWITCH = -1, -2, -3
+_CHUNKED: Final = -1
+_CLOSE: Final = -2
+_SWITCH: Final = -3
 
 _REQUEST_START = re.compile(rb"(?m)^[A-Z]{3,12} [^ \r\n]+ HTTP/1\.\d\r?$")
 _RESPONSE_START = re.compile(rb"(?m)^HTTP/1\.\d \d\d\d(?=[ \r\n])")
@@ -105,15 +115,18 @@ def preview(data: bytes, limit: int = 24) -> str:
 _PLAIN: dict[str, tuple[str, str]] = {}  # line -> (name, value) for headers framing ignores
 _FRAMING: dict[str, tuple[tuple[str, str], int, Any]] = {}  # line -> ((name, value), kind, parsed value)
 _CHUNK_SIZES: dict[bytes, int] = {}  # chunk-size line (CR and extensions included) -> size
-_CACHE_MAX = 4096
+_CACHE_MAX: Final = 4096
 # Whole heads repeat too (about 60% of them on real MCP captures: same client, same
 # body length, same second): a repeated head costs one dict lookup.
 _Parsed = tuple[Any, str, str, Headers, str, str, int]  # (method, target | status, reason), version, headers, type, encoding, framing
 _REQUEST_HEADS: dict[bytes, _Parsed] = {}
 _RESPONSE_HEADS: dict[bytes, _Parsed] = {}
-_HEADS_MAX = 1024
-_HEAD_KEY_MAX = 2048  # bytes: longer heads are not cached
-_F_LENGTH, _F_CODING, _F_TYPE, _F_ENCODING = 1, 2, 3, 4
+_HEADS_MAX: Final = 1024
+_HEAD_KEY_MAX: Final = 2048  # bytes: longer heads are not cached
+_F_LENGTH: Final = 1
+_F_CODING: Final = 2
+_F_TYPE: Final = 3
+_F_ENCODING: Final = 4
 _FRAMING_NAMES = {"content-length": _F_LENGTH, "transfer-encoding": _F_CODING, "content-type": _F_TYPE, "content-encoding": _F_ENCODING}
 
 
@@ -145,7 +158,7 @@ def _header_line(line: str) -> tuple[tuple[str, str], int, Any] | None:
     return entry
 
 
-MAX_LENGTH_DIGITS = 18  # a Content-Length with more digits is bad (and int() refuses more than 4300)
+MAX_LENGTH_DIGITS: Final = 18  # a Content-Length with more digits is bad (and int() refuses more than 4300)
 
 
 def _content_length(value: str) -> int:

@@ -12,13 +12,13 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-REQUEST = "request"
-NOTIFICATION = "notification"
-RESPONSE = "response"
-ERROR = "error"
-INVALID = "invalid"
+REQUEST: Final = "request"
+NOTIFICATION: Final = "notification"
+RESPONSE: Final = "response"
+ERROR: Final = "error"
+INVALID: Final = "invalid"
 KINDS = (REQUEST, NOTIFICATION, RESPONSE, ERROR, INVALID)
 
 

@@ -14,7 +14,7 @@ import functools
 import ipaddress
 import struct
 from collections.abc import Callable, Sized
-from typing import Any
+from typing import Any, Final
 
 try:  # only there while scripts/compile.py builds: plain Python needs no extra package
     from mypy_extensions import mypyc_attr
@@ -23,7 +23,16 @@ except ImportError:  # pragma: no cover - the usual case at run time
     def mypyc_attr(*attrs: str, **kwattrs: object) -> Any:  # type: ignore[misc]  # (mypy_extensions returns an identity function)
         return lambda cls: cls
 
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+try:  # the C loop of decode_pcap (wire/_walk.c), built by scripts/compile.py; absent, the Python loop below runs
+    from ._walk import walk as _c_walk
+except ImportError:
+    _c_walk = None
+
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
 
 # pcap LINKTYPE_* values we understand
 LINK_RAW_ALIASES = (12, 14, 101, 228, 229)  # DLT_RAW spellings, LINKTYPE_IPV4/IPV6
@@ -32,12 +41,13 @@ LINK_NAMES.update({n: "raw IP" for n in LINK_RAW_ALIASES})
 
 _VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 _IPV6_EXT = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
-_IPV6_FRAG, _IPV6_AH = 44, 51
+_IPV6_FRAG: Final = 44
+_IPV6_AH: Final = 51
 _TCP = struct.Struct("!HHIIH").unpack_from
 _SEQ_ACK = struct.Struct("!II").unpack_from
 # frames per decode_pcap() call: whether pure ACKs are wanted (a hole waits in the TCP layer,
 # which sees the segments only after the call) is then at most this many frames old
-WALK_FRAMES = 256
+WALK_FRAMES: Final = 256
 
 # One TCP segment, as a plain tuple (a NamedTuple costs 200 ns more per packet):
 # (src, dst, sport, dport, seq, ack, flags, payload); addresses are raw bytes (4 or 16).
@@ -67,6 +77,12 @@ def owner(sport: int, dport: int, workers: int) -> int:
 def _owners(workers: int) -> tuple[int, ...]:
     """``owner`` by sum of the ports' low bytes (at most 2 * 255)."""
     return tuple((x * 2654435761 >> 20) % workers for x in range(2 * 255 + 1))
+
+
+@functools.cache
+def _owner_bytes(workers: int) -> bytes:
+    """``_owners`` as bytes, for the C loop (worker numbers below 256)."""
+    return bytes(_owners(workers))
 
 
 @functools.cache
@@ -161,13 +177,17 @@ class PacketDecoder:
         look at, so such frames are dropped before any decoding (and the kept ones of
         that shape are decoded right here, like ``decode()``'s fast path).
         """
+        k, workers, acks = self._k, self._workers, self._acks_wanted
+        quick = linktype == 1 and hlen == 16 and self._ports is None and (workers > 1 or acks is not None)
+        if _c_walk is not None and workers < 256:
+            pos, n, last, skipped = _c_walk(buf, pos, n, endian == "<", hlen, unit, linktype, out, quick, k, workers, _owner_bytes(workers), acks, self.decode, n + WALK_FRAMES)
+            self.pure_acks += skipped
+            return pos, n, last
         decode, keep = self.decode, out.append
         header, quick_fields, (mask12, ipv4, mask20, tcp) = _pcap_structs(endian)
-        size, last, acks_skipped, stop = len(buf), -1, 0, n + WALK_FRAMES
-        k, workers, acks = self._k, self._workers, self._acks_wanted
+        size, last, acks_skipped, limit = len(buf), -1, 0, n + WALK_FRAMES
         owners = _owners(workers)
-        quick = linktype == 1 and hlen == 16 and self._ports is None and (workers > 1 or acks is not None)
-        while pos + hlen <= size and n < stop:
+        while pos + hlen <= size and n < limit:
             if quick and pos + 64 <= size:
                 sec, frac, caplen, _, w12, t1, t2, w20, p1, p2, p3, p4, off, fl = quick_fields(buf, pos)
                 # Ethernet, IPv4 without options, TCP, not a fragment, data offset >= 5: decode()'s fast path
@@ -188,10 +208,10 @@ class PacketDecoder:
                 if acks is not None and not acks and not fl & 7 and 0 < total <= 20 + doff:
                     acks_skipped += 1  # a pure ACK, as in _wanted()
                     continue
-                stop = start + 14 + total if total and start + 14 + total < end else end  # as in decode()
+                data_end = start + 14 + total if total and start + 14 + total < end else end  # as in decode()
                 seq, ack = _SEQ_ACK(buf, start + 38)
-                lo = start + 34 + doff  # (a data offset past the end: no payload; compiled slicing wants lo <= stop)
-                keep((sec + frac * unit, n, (buf[start + 26 : start + 30], buf[start + 30 : start + 34], p1 << 8 | p2, p3 << 8 | p4, seq, ack, fl, buf[lo:stop] if lo < stop else b"")))
+                lo = start + 34 + doff  # (a data offset past the end: no payload; compiled slicing wants lo <= data_end)
+                keep((sec + frac * unit, n, (buf[start + 26 : start + 30], buf[start + 30 : start + 34], p1 << 8 | p2, p3 << 8 | p4, seq, ack, fl, buf[lo:data_end] if lo < data_end else b"")))
                 continue
             seg = decode(linktype, buf[start:end])
             if seg is not None:

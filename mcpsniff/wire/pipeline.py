@@ -45,14 +45,13 @@ class _Frames:
         self.count = 0
         self.last_t: float | None = None
 
-    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
-        decode = decoder.decode
+    def batches(self, decoder: PacketDecoder) -> Iterator[list[tuple[float, int, Segment]]]:
         for t, frame, linktype, data in self._frames:
             self.count += 1
             self.last_t = t
-            seg = decode(linktype, data)
+            seg = decoder.decode(linktype, data)
             if seg is not None:
-                yield t, frame, seg
+                yield [(t, frame, seg)]
 
 
 def records_from_frames(frames: Iterable[Frame] | SegmentSource, ports: Collection[int] | None = None, stats: PipelineStats | None = None, share: tuple[int, int] | None = None) -> Iterator[Record]:
@@ -75,19 +74,19 @@ def records_from_frames(frames: Iterable[Frame] | SegmentSource, ports: Collecti
     tcp = TcpReassembler(server_ports=port_set, first_id=k + 1, id_step=workers)
     decoder = PacketDecoder(port_set, share, acks_wanted=tcp.waiting)
     http = HttpAssembler()
-    feed, hfeed = tcp.feed, http.feed
     source = frames if isinstance(frames, SegmentSource) else _Frames(frames)
     kept = 0
     try:
-        for t, frame, seg in source.segments(decoder):
-            kept += 1
-            for event in feed(t, frame, seg):
-                records = hfeed(event)
-                if records:
-                    yield from records
+        for batch in source.batches(decoder):
+            kept += len(batch)
+            for t, frame, seg in batch:
+                for event in tcp.feed(t, frame, seg):  # (direct calls: the compiled build calls C functions)
+                    records = http.feed(event)
+                    if records:
+                        yield from records
         end = source.last_t
         for event in tcp.finish(end or 0.0):
-            yield from hfeed(event)
+            yield from http.feed(event)
         yield from http.finish()
         if k == 0:
             yield from _warnings(decoder, end)

@@ -14,15 +14,17 @@ dispatch, but the 2025-11-25 priming event is one) from one with empty data.
 
 from __future__ import annotations
 
+from typing import Final
+
 import re
 from dataclasses import dataclass
 
 from ..records import SSE_COMMENT as COMMENT  # the ``event`` of a comment line's item; its data is the comment text
 
-_BOM = b"\xef\xbb\xbf"
-MAX_RETRY_DIGITS = 18  # a longer ``retry`` (over 31 million years of ms) is ignored
+_BOM: Final = b"\xef\xbb\xbf"
+MAX_RETRY_DIGITS: Final = 18  # a longer ``retry`` (over 31 million years of ms) is ignored
 # the usual chunk of an MCP stream: one whole event, an optional event line and one data line
-_SDK_EVENT = b"event: message\r\ndata: "  # 22 bytes
+_SDK_EVENT: Final = b"event: message\r\ndata: "  # 22 bytes
 _ONE_EVENT = re.compile(rb"(?:event: ?([^\r\n]*)\r?\n)?data: ?([^\r\n]*)\r?\n\r?\n").fullmatch
 Fields = tuple[str, str, str | None, int | None, bool]  # data, event, id, retry, has_data (as in SseMessage)
 # Comment lines, which a browser drops, come out as items with event COMMENT: a stream that only

@@ -23,24 +23,26 @@ was not captured) and starts a new one.  Ids ("c1", ...) follow that order.
 
 from __future__ import annotations
 
+from typing import Final
+
 from collections import OrderedDict
 
 from .packet import ACK, FIN, RST, SYN, Segment, endpoint
 from .tcpevents import TcpClosed, TcpData, TcpEvent, TcpGap, TcpOpenAtEnd, TcpOpened, TcpRefused, TcpReset
 
-ACKED_HOLE_WAIT = 0.5  # s: the receiver has the bytes, only capture reordering could still bring them
-HOLE_WAIT = 10.0  # s: a real retransmission takes longer than this only on a dying connection
+ACKED_HOLE_WAIT: Final = 0.5  # s: the receiver has the bytes, only capture reordering could still bring them
+HOLE_WAIT: Final = 10.0  # s: a real retransmission takes longer than this only on a dying connection
 MAX_PENDING = 1 << 20  # bytes buffered out of order per direction before giving up on the hole
-DUP_WINDOW = 0.005  # s: Linux `lo` AF_PACKET copies of one packet arrive microseconds apart
-DEAD_TTL = 120.0  # s: how long a closed 4-tuple swallows late packets (about 2 MSL)
+DUP_WINDOW: Final = 0.005  # s: Linux `lo` AF_PACKET copies of one packet arrive microseconds apart
+DEAD_TTL: Final = 120.0  # s: how long a closed 4-tuple swallows late packets (about 2 MSL)
 DEAD_MAX = 65536  # tombstones kept at most
-SYN_TTL = 120.0  # s: an unanswered SYN is forgotten after this
+SYN_TTL: Final = 120.0  # s: an unanswered SYN is forgotten after this
 MAX_SYNS = 20_000  # unanswered SYNs kept at most (the oldest are forgotten first: a SYN flood cannot grow memory)
 MAX_OPEN = 20_000  # open connections before the oldest that never carried a byte are set aside (TcpOpenAtEnd)
-SET_ASIDE_AFTER = 1.0  # s a connection must have been open without a byte before it may be set aside
-SWEEP_EVERY = 0.1  # s of capture time between checks of waiting holes
+SET_ASIDE_AFTER: Final = 1.0  # s a connection must have been open without a byte before it may be set aside
+SWEEP_EVERY: Final = 0.1  # s of capture time between checks of waiting holes
 
-_M = 0xFFFFFFFF
+_M: Final = 0xFFFFFFFF
 HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
 
 Key = tuple[bytes, int, bytes, int]  # src, sport, dst, dport
@@ -111,6 +113,7 @@ class TcpReassembler:
         # key -> (t closed, last segment, its t), oldest first; an OrderedDict because the oldest is
         # taken from the front again and again, which a dict does in time that grows with what was deleted
         self._dead: OrderedDict[Key, tuple[float, Segment | None, float]] = OrderedDict()
+        self._dead_oldest = float("inf")  # closing time of the oldest tombstone (inf: none), so _forget_conn expires only when one is due
         # connections with bytes waiting for a hole to fill (a dict: deterministic order); pure
         # ACKs (no data, no SYN/FIN/RST) matter only while it is not empty, for the hole rules
         self.waiting: dict[_Conn, None] = {}
@@ -139,7 +142,7 @@ class TcpReassembler:
         if entry is None:
             return self._unknown(t, frame, key, seg, ev)
         conn, d, peer, from_client = entry
-        if seg == d.last and t - d.last_t <= DUP_WINDOW:
+        if t - d.last_t <= DUP_WINDOW and seg == d.last:  # (the time first: it rules most packets out)
             self.duplicates += 1
             return ev
         d.last = seg
@@ -431,17 +434,30 @@ class TcpReassembler:
         self.waiting.pop(conn, None)
         if self._syns:
             self._syns.pop(conn, None)
-        dead = self._dead
+        dead, conns = self._dead, self._conns
         for key, d in ((conn.ckey, conn.c2s), (conn.skey, conn.s2c)):
-            if self._conns.get(key, (None,))[0] is conn:
-                del self._conns[key]
-            dead.pop(key, None)
+            entry = conns.get(key)
+            if entry is not None and entry[0] is conn:
+                del conns[key]
+            if key in dead:
+                dead.move_to_end(key)
             dead[key] = (t, d.last, d.last_t)
+        if t < self._dead_oldest:  # (the first tombstone, or a timestamp that went back: a lower bound is enough)
+            self._dead_oldest = t
+        if len(dead) > DEAD_MAX or t - DEAD_TTL >= self._dead_oldest:
+            self._expire_dead(t)
+
+    def _expire_dead(self, t: float) -> None:
+        """Forget tombstones older than DEAD_TTL, and the oldest past DEAD_MAX."""
+        dead = self._dead
         while dead:
             oldest = next(iter(dead))
-            if len(dead) <= DEAD_MAX and dead[oldest][0] > t - DEAD_TTL:
-                break
+            closed = dead[oldest][0]
+            if len(dead) <= DEAD_MAX and closed > t - DEAD_TTL:
+                self._dead_oldest = closed
+                return
             dead.popitem(last=False)
+        self._dead_oldest = float("inf")
 
     def _forget(self, key: Key) -> None:
         self._dead.pop(key, None)

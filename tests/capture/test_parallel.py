@@ -174,11 +174,11 @@ class FailingFrames(FrameReader):
 
     error: Exception = BadInputError("frame 500: simulated failure")
 
-    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
-        for item in super().segments(decoder):
-            if item[1] >= 500:
+    def batches(self, decoder: PacketDecoder) -> Iterator[list[tuple[float, int, Segment]]]:
+        for batch in super().batches(decoder):
+            if batch[-1][1] >= 500:
                 raise self.error
-            yield item
+            yield batch
 
 
 class CrashingFrames(FailingFrames):
@@ -195,11 +195,11 @@ def test_a_worker_error_is_raised_in_the_parent(generated: Path, source: type[Fr
 class DyingFrames(FrameReader):
     """A frame source whose process is killed at frame 500 (as by the OOM killer): no last word."""
 
-    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
-        for item in super().segments(decoder):
-            if item[1] >= 500:
+    def batches(self, decoder: PacketDecoder) -> Iterator[list[tuple[float, int, Segment]]]:
+        for batch in super().batches(decoder):
+            if batch[-1][1] >= 500:
                 os.kill(os.getpid(), signal.SIGKILL)
-            yield item
+            yield batch
 
 
 def test_a_killed_worker_is_an_error_not_a_hang(generated: Path) -> None:
