@@ -88,7 +88,18 @@ class ConnEvent:
     frame: int | None = None
     kind: str = "conn"
 
-    def __init__(self, t: float, conn: str, event: str, client: str = "", server: str = "", by: str = "", detail: str = "", frame: int | None = None, kind: str = "conn") -> None:
+    def __init__(
+        self,
+        t: float,
+        conn: str,
+        event: str,
+        client: str = "",
+        server: str = "",
+        by: str = "",
+        detail: str = "",
+        frame: int | None = None,
+        kind: str = "conn",
+    ) -> None:
         self.t = t
         self.conn = conn
         self.event = event
@@ -119,7 +130,22 @@ class Request:
     t_frame: float | None = None  # time of ``frame`` (None: no frames, e.g. the proxy path)
     kind: str = "request"
 
-    def __init__(self, t: float, conn: str, xid: str, method: str, target: str, headers: Headers = (), body: str = "", body_size: int = 0, truncated: bool = False, frame: int | None = None, server: str = "", t_frame: float | None = None, kind: str = "request") -> None:
+    def __init__(
+        self,
+        t: float,
+        conn: str,
+        xid: str,
+        method: str,
+        target: str,
+        headers: Headers = (),
+        body: str = "",
+        body_size: int = 0,
+        truncated: bool = False,
+        frame: int | None = None,
+        server: str = "",
+        t_frame: float | None = None,
+        kind: str = "request",
+    ) -> None:
         self.t = t
         self.conn = conn
         self.xid = xid
@@ -157,7 +183,21 @@ class Response:
     frame: int | None = None
     kind: str = "response"
 
-    def __init__(self, t: float, xid: str, status: int, reason: str = "", headers: Headers = (), body: str = "", body_size: int = 0, truncated: bool = False, stream: bool = False, t_end: float | None = None, frame: int | None = None, kind: str = "response") -> None:
+    def __init__(
+        self,
+        t: float,
+        xid: str,
+        status: int,
+        reason: str = "",
+        headers: Headers = (),
+        body: str = "",
+        body_size: int = 0,
+        truncated: bool = False,
+        stream: bool = False,
+        t_end: float | None = None,
+        frame: int | None = None,
+        kind: str = "response",
+    ) -> None:
         self.t = t
         self.xid = xid
         self.status = status
@@ -185,7 +225,17 @@ class SseEvent:
     frame: int | None = None
     kind: str = "sse"
 
-    def __init__(self, t: float, xid: str, data: str = "", event: str = "", id: str | None = None, retry: int | None = None, frame: int | None = None, kind: str = "sse") -> None:
+    def __init__(
+        self,
+        t: float,
+        xid: str,
+        data: str = "",
+        event: str = "",
+        id: str | None = None,
+        retry: int | None = None,
+        frame: int | None = None,
+        kind: str = "sse",
+    ) -> None:
         self.t = t
         self.xid = xid
         self.data = data

@@ -55,6 +55,7 @@ def classify_error(status: int | None, body: str, messages: tuple[jsonrpc.RpcMes
     return f"http-{status}", excerpt
 
 
+# The dataclasses below spell out __init__ (mypyc compiles it; the generated one runs as Python: see records.py).
 @dataclass
 class _Conn:
     client: str = ""
@@ -64,6 +65,24 @@ class _Conn:
     closed_by: set[str] = field(default_factory=set)
     last_request_t: float | None = None
     opened_t: float | None = None
+
+    def __init__(
+        self,
+        client: str = "",
+        server: str = "",
+        events: list[tuple[float, str, str]] | None = None,
+        xids: list[str] | None = None,
+        closed_by: set[str] | None = None,
+        last_request_t: float | None = None,
+        opened_t: float | None = None,
+    ) -> None:
+        self.client = client
+        self.server = server
+        self.events = [] if events is None else events
+        self.xids = [] if xids is None else xids
+        self.closed_by = set() if closed_by is None else closed_by
+        self.last_request_t = last_request_t
+        self.opened_t = opened_t
 
 
 class LifecycleBuilder:

@@ -30,6 +30,7 @@ HUNG: Final = "hung"  # a request unanswered far longer than the server's answer
 SILENCE: Final = "silence"  # silent longer than any known client retry schedule (thresholds.give_up_after)
 
 
+# The dataclasses below spell out __init__ (mypyc compiles it; the generated one runs as Python: see records.py).
 @dataclass
 class SseTick:
     """One SSE event on a stream (``rpc`` is the JSON-RPC method or "response"/"error")."""
@@ -40,6 +41,14 @@ class SseTick:
     id: str | None = None
     event: str = ""
     retry: int | None = None
+
+    def __init__(self, t: float, rpc: str, data: str, id: str | None = None, event: str = "", retry: int | None = None) -> None:
+        self.t = t
+        self.rpc = rpc
+        self.data = data
+        self.id = id
+        self.event = event
+        self.retry = retry
 
 
 @dataclass
@@ -78,6 +87,74 @@ class Exchange:
     mcp_method: str = ""  # Mcp-Method header (2026-07-28)
     mcp_name: str = ""  # Mcp-Name header (2026-07-28), else the tool/prompt name or resource URI of the body
     t_frame: float | None = None  # time of ``frame`` (later than ``t`` when the request took several packets)
+
+    def __init__(
+        self,
+        xid: str,
+        conn: str,
+        namespace: str,
+        t: float,
+        method: str,
+        target: str,
+        frame: int | None = None,
+        server: str = "",
+        count: int = 1,
+        session_id: str | None = None,
+        rpc_methods: list[str] | None = None,
+        rpc_ids: list[Any] | None = None,
+        status: int | None = None,
+        t_response: float | None = None,
+        t_end: float | None = None,
+        outcome: str = "",
+        new_session_id: str | None = None,
+        error: str = "",
+        error_detail: str = "",
+        tool_count: int | None = None,
+        tools: tuple[tuple[str, str], ...] = (),
+        stream: bool = False,
+        events: list[SseTick] | None = None,
+        request_headers: Headers = (),
+        response_headers: Headers = (),
+        request_body: str = "",
+        response_body: str = "",
+        generation: int = 0,
+        protocol: str = "",
+        mcp_method: str = "",
+        mcp_name: str = "",
+        t_frame: float | None = None,
+    ) -> None:
+        self.xid = xid
+        self.conn = conn
+        self.namespace = namespace
+        self.t = t
+        self.method = method
+        self.target = target
+        self.frame = frame
+        self.server = server
+        self.count = count
+        self.session_id = session_id
+        self.rpc_methods = [] if rpc_methods is None else rpc_methods
+        self.rpc_ids = [] if rpc_ids is None else rpc_ids
+        self.status = status
+        self.t_response = t_response
+        self.t_end = t_end
+        self.outcome = outcome
+        self.new_session_id = new_session_id
+        self.error = error
+        self.error_detail = error_detail
+        self.tool_count = tool_count
+        self.tools = tools
+        self.stream = stream
+        self.events = [] if events is None else events
+        self.request_headers = request_headers
+        self.response_headers = response_headers
+        self.request_body = request_body
+        self.response_body = response_body
+        self.generation = generation
+        self.protocol = protocol
+        self.mcp_method = mcp_method
+        self.mcp_name = mcp_name
+        self.t_frame = t_frame
 
     @property
     def label(self) -> str:

@@ -44,6 +44,7 @@ _RESPONSE_START = re.compile(rb"(?m)^HTTP/1\.\d \d\d\d(?=[ \r\n])")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
+# The dataclasses below spell out __init__ (mypyc compiles it; the generated one runs as Python: see records.py).
 @dataclass(slots=True)
 class RequestHead:
     """Request line and headers; ``t``/``frame`` are those of the message's first byte."""
@@ -56,6 +57,26 @@ class RequestHead:
     frame: int | None
     content_type: str = ""  # media type, lower case, without parameters
     content_encoding: str = ""  # lower case
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        version: str,
+        headers: Headers,
+        t: float,
+        frame: int | None,
+        content_type: str = "",
+        content_encoding: str = "",
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.t = t
+        self.frame = frame
+        self.content_type = content_type
+        self.content_encoding = content_encoding
 
 
 @dataclass(slots=True)
@@ -73,6 +94,30 @@ class ResponseHead:
     content_type: str = ""
     content_encoding: str = ""
 
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        version: str,
+        headers: Headers,
+        t: float,
+        frame: int | None,
+        method: str | None,
+        has_body: bool,
+        content_type: str = "",
+        content_encoding: str = "",
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.t = t
+        self.frame = frame
+        self.method = method
+        self.has_body = has_body
+        self.content_type = content_type
+        self.content_encoding = content_encoding
+
 
 @dataclass(slots=True)
 class BodyPiece:
@@ -82,6 +127,11 @@ class BodyPiece:
     t: float
     frame: int | None
 
+    def __init__(self, data: bytes, t: float, frame: int | None) -> None:
+        self.data = data
+        self.t = t
+        self.frame = frame
+
 
 @dataclass(slots=True)
 class MessageEnd:
@@ -89,6 +139,10 @@ class MessageEnd:
 
     t: float
     frame: int | None
+
+    def __init__(self, t: float, frame: int | None) -> None:
+        self.t = t
+        self.frame = frame
 
 
 @dataclass(slots=True)
@@ -99,6 +153,12 @@ class ParseError:
     t: float
     frame: int | None
     in_body: bool = False
+
+    def __init__(self, message: str, t: float, frame: int | None, in_body: bool = False) -> None:
+        self.message = message
+        self.t = t
+        self.frame = frame
+        self.in_body = in_body
 
 
 HttpEvent = RequestHead | ResponseHead | BodyPiece | MessageEnd | ParseError

@@ -22,6 +22,7 @@ INVALID: Final = "invalid"
 KINDS = (REQUEST, NOTIFICATION, RESPONSE, ERROR, INVALID)
 
 
+# The dataclasses below spell out __init__ (mypyc compiles it; the generated one runs as Python: see records.py).
 @dataclass(slots=True)
 class RpcMessage:
     """One JSON-RPC message.  ``id`` is None for notifications (and for ``"id": null``).
@@ -40,6 +41,28 @@ class RpcMessage:
     error_data: Any = None
     reason: str = ""  # why the message is "invalid"
 
+    def __init__(
+        self,
+        kind: str,
+        method: str = "",
+        id: str | int | float | None = None,
+        params: Any = None,
+        result: Any = None,
+        error_code: int | None = None,
+        error_message: str = "",
+        error_data: Any = None,
+        reason: str = "",
+    ) -> None:
+        self.kind = kind
+        self.method = method
+        self.id = id
+        self.params = params
+        self.result = result
+        self.error_code = error_code
+        self.error_message = error_message
+        self.error_data = error_data
+        self.reason = reason
+
 
 @dataclass(slots=True)
 class RpcBody:
@@ -47,6 +70,10 @@ class RpcBody:
 
     messages: tuple[RpcMessage, ...]
     batch: bool = False
+
+    def __init__(self, messages: tuple[RpcMessage, ...], batch: bool = False) -> None:
+        self.messages = messages
+        self.batch = batch
 
 
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends in, without its three Python frames
