@@ -52,6 +52,10 @@ WALK_FRAMES: Final = 256
 # One TCP segment, as a plain tuple (a NamedTuple costs 200 ns more per packet):
 # (src, dst, sport, dport, seq, ack, flags, payload); addresses are raw bytes (4 or 16).
 Segment = tuple[bytes, bytes, int, int, int, int, int, bytes]
+# The same tuple as the layers above hold it: typed loosely so that mypyc keeps the tuple object
+# (a fixed-length tuple type is unpacked into C fields, and built again, with new int objects, each
+# time it is used as an object: stored, compared, passed on).
+AnySegment = tuple[Any, ...]
 
 
 def endpoint(addr: bytes, port: int) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..records import CaptureWarning, Record
-from .packet import LINK_NAMES, PacketDecoder, Segment
+from .packet import LINK_NAMES, AnySegment, PacketDecoder, Segment
 from .sources import Frame, SegmentSource
 from .tcp import MAX_OPEN, TcpReassembler
 
@@ -77,9 +77,11 @@ def records_from_frames(frames: Iterable[Frame] | SegmentSource, ports: Collecti
     source = frames if isinstance(frames, SegmentSource) else _Frames(frames)
     kept = 0
     try:
+        item: tuple[float, int, AnySegment]  # (so that mypyc hands the segment tuple on as it is)
         for batch in source.batches(decoder):
             kept += len(batch)
-            for t, frame, seg in batch:
+            for item in batch:
+                t, frame, seg = item
                 for event in tcp.feed(t, frame, seg):  # (direct calls: the compiled build calls C functions)
                     records = http.feed(event)
                     if records:

@@ -27,7 +27,9 @@ from typing import Final
 
 from collections import OrderedDict
 
-from .packet import ACK, FIN, RST, SYN, Segment, endpoint
+from typing import Any
+
+from .packet import ACK, FIN, RST, SYN, AnySegment, endpoint
 from .tcpevents import TcpClosed, TcpData, TcpEvent, TcpGap, TcpOpenAtEnd, TcpOpened, TcpRefused, TcpReset
 
 ACKED_HOLE_WAIT: Final = 0.5  # s: the receiver has the bytes, only capture reordering could still bring them
@@ -45,7 +47,7 @@ SWEEP_EVERY: Final = 0.1  # s of capture time between checks of waiting holes
 _M: Final = 0xFFFFFFFF
 HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
 
-Key = tuple[bytes, int, bytes, int]  # src, sport, dst, dport
+Key = tuple[Any, ...]  # (src, sport, dst, dport): typed loosely for mypyc, as packet.AnySegment
 
 def _rel(seq: int, base: int) -> int:
     """Signed distance seq - base in 32-bit sequence space."""
@@ -65,7 +67,7 @@ class _Dir:
         self.hole_since = 0.0
         self.acked: int | None = None  # highest ACK from the peer while a hole waits
         self.fin_done = False
-        self.last: Segment | None = None  # last segment, to spot `lo` duplicates
+        self.last: AnySegment | None = None  # last segment, to spot `lo` duplicates
         self.last_t = 0.0
 
 
@@ -112,7 +114,7 @@ class TcpReassembler:
         self._conns: dict[Key, tuple[_Conn, _Dir, _Dir, bool]] = {}
         # key -> (t closed, last segment, its t), oldest first; an OrderedDict because the oldest is
         # taken from the front again and again, which a dict does in time that grows with what was deleted
-        self._dead: OrderedDict[Key, tuple[float, Segment | None, float]] = OrderedDict()
+        self._dead: OrderedDict[Key, tuple[float, AnySegment | None, float]] = OrderedDict()
         self._dead_oldest = float("inf")  # closing time of the oldest tombstone (inf: none), so _forget_conn expires only when one is due
         # connections with bytes waiting for a hole to fill (a dict: deterministic order); pure
         # ACKs (no data, no SYN/FIN/RST) matter only while it is not empty, for the hole rules
@@ -131,13 +133,16 @@ class TcpReassembler:
         self.unanswered_syns = 0
 
     # ----------------------------------------------------------------- feeding
-    def feed(self, t: float, frame: int, seg: Segment) -> list[TcpEvent]:
+    def feed(self, t: float, frame: int, seg: AnySegment) -> list[TcpEvent]:
         """Events caused by one segment (``frame`` is its 1-based number in the capture)."""
         ev: list[TcpEvent] = []
         if self.waiting and t >= self._next_sweep:
             self._sweep(t, ev)
-        src, dst, sport, dport, seq, ack, flags, payload = seg
-        key = (src, sport, dst, dport)
+        seq: int = seg[4]
+        ack: int = seg[5]
+        flags: int = seg[6]
+        payload: bytes = seg[7]
+        key: Key = (seg[0], seg[2], seg[1], seg[3])
         entry = self._conns.get(key)
         if entry is None:
             return self._unknown(t, frame, key, seg, ev)
@@ -167,9 +172,11 @@ class TcpReassembler:
             d.next = seq
         return ev
 
-    def _unknown(self, t: float, frame: int, key: Key, seg: Segment, ev: list[TcpEvent]) -> list[TcpEvent]:
+    def _unknown(self, t: float, frame: int, key: Key, seg: AnySegment, ev: list[TcpEvent]) -> list[TcpEvent]:
         """First packet of a 4-tuple we do not track: new connection, or late packet of a closed one."""
-        seq, ack, flags = seg[4], seg[5], seg[6]
+        seq: int = seg[4]
+        ack: int = seg[5]
+        flags: int = seg[6]
         syn = flags & SYN
         dead = self._dead.get(key)
         if dead is not None:
@@ -184,7 +191,7 @@ class TcpReassembler:
         if flags & RST:  # nothing to reset (for example an RST answering a late packet)
             self.late += 1
             return ev
-        rkey = (key[2], key[3], key[0], key[1])
+        rkey: Key = (key[2], key[3], key[0], key[1])
         if syn and not flags & ACK:  # a SYN: src is the client
             conn = self._track(key, t, frame)
             conn.syn_isn = seq
@@ -231,9 +238,12 @@ class TcpReassembler:
         self._conns[conn.skey] = (conn, conn.s2c, conn.c2s, False)
         return conn
 
-    def _control(self, t: float, frame: int, key: Key, conn: _Conn, d: _Dir, peer: _Dir, from_client: bool, seg: Segment, ev: list[TcpEvent]) -> list[TcpEvent]:
+    def _control(self, t: float, frame: int, key: Key, conn: _Conn, d: _Dir, peer: _Dir, from_client: bool, seg: AnySegment, ev: list[TcpEvent]) -> list[TcpEvent]:
         """A segment with SYN, RST or FIN on a tracked connection."""
-        seq, ack, flags, payload = seg[4], seg[5], seg[6], seg[7]
+        seq: int = seg[4]
+        ack: int = seg[5]
+        flags: int = seg[6]
+        payload: bytes = seg[7]
         if flags & SYN:
             if not flags & ACK:
                 if from_client and seq == conn.syn_isn:
