@@ -44,7 +44,8 @@ _RESPONSE_START = re.compile(rb"(?m)^HTTP/1\.\d \d\d\d(?=[ \r\n])")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
-# The dataclasses below spell out __init__ (mypyc compiles it; the generated one runs as Python: see records.py).
+# The events spell out their __init__ (dataclass() keeps it): the compiled build then
+# constructs them natively, not through dataclass()'s interpreted __init__.
 @dataclass(slots=True)
 class RequestHead:
     """Request line and headers; ``t``/``frame`` are those of the message's first byte."""
@@ -58,17 +59,7 @@ class RequestHead:
     content_type: str = ""  # media type, lower case, without parameters
     content_encoding: str = ""  # lower case
 
-    def __init__(
-        self,
-        method: str,
-        target: str,
-        version: str,
-        headers: Headers,
-        t: float,
-        frame: int | None,
-        content_type: str = "",
-        content_encoding: str = "",
-    ) -> None:
+    def __init__(self, method: str, target: str, version: str, headers: Headers, t: float, frame: int | None, content_type: str = "", content_encoding: str = "") -> None:
         self.method = method
         self.target = target
         self.version = version
@@ -94,19 +85,7 @@ class ResponseHead:
     content_type: str = ""
     content_encoding: str = ""
 
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        version: str,
-        headers: Headers,
-        t: float,
-        frame: int | None,
-        method: str | None,
-        has_body: bool,
-        content_type: str = "",
-        content_encoding: str = "",
-    ) -> None:
+    def __init__(self, status: int, reason: str, version: str, headers: Headers, t: float, frame: int | None, method: str | None, has_body: bool, content_type: str = "", content_encoding: str = "") -> None:
         self.status = status
         self.reason = reason
         self.version = version
@@ -171,51 +150,87 @@ def preview(data: bytes, limit: int = 24) -> str:
 
 
 # Header lines repeat a lot (same server, same client, same session): parsed lines are
-# cached, which makes head parsing about twice as fast.  Bounded: cleared when full.
-_PLAIN: dict[str, tuple[str, str]] = {}  # line -> (name, value) for headers framing ignores
-_FRAMING: dict[str, tuple[tuple[str, str], int, Any]] = {}  # line -> ((name, value), kind, parsed value)
-_CHUNK_SIZES: dict[bytes, int] = {}  # chunk-size line (CR and extensions included) -> size
-_CACHE_MAX: Final = 4096
-# Whole heads repeat too (about 60% of them on real MCP captures: same client, same
-# body length, same second): a repeated head costs one dict lookup.
-_Parsed = tuple[Any, str, str, Headers, str, str, int]  # (method, target | status, reason), version, headers, type, encoding, framing
-_REQUEST_HEADS: dict[bytes, _Parsed] = {}
-_RESPONSE_HEADS: dict[bytes, _Parsed] = {}
-_HEADS_MAX: Final = 1024
-_HEAD_KEY_MAX: Final = 2048  # bytes: longer heads are not cached
+# cached, keyed by their bytes (a head that is not cached whole is split and looked up
+# line by line, never decoded as a whole).  Bounded: cleared when full.
 _F_LENGTH: Final = 1
 _F_CODING: Final = 2
 _F_TYPE: Final = 3
 _F_ENCODING: Final = 4
-_FRAMING_NAMES = {"content-length": _F_LENGTH, "transfer-encoding": _F_CODING, "content-type": _F_TYPE, "content-encoding": _F_ENCODING}
+_FRAMING_NAMES: Final = {"content-length": _F_LENGTH, "transfer-encoding": _F_CODING, "content-type": _F_TYPE, "content-encoding": _F_ENCODING}
 
 
-def _header_line(line: str) -> tuple[tuple[str, str], int, Any] | None:
+class _Line:
+    """A parsed header line: its (name, value) pair, shared by every head that has it,
+    and for the headers framing looks at (``kind`` > 0) what it says."""
+
+    __slots__ = ("pair", "kind", "length", "text")
+
+    def __init__(self, pair: Any, kind: int, length: int, text: str) -> None:
+        self.pair = pair  # tuple[str, str], typed Any so the compiled build keeps the tuple object
+        self.kind = kind
+        self.length = length  # _F_LENGTH: the Content-Length, -1 if bad
+        self.text = text  # _F_CODING: last coding; _F_TYPE: media type; _F_ENCODING: encoding
+
+
+class _Head:
+    """What ``_head_event`` needs of a head: a pure function of its bytes, so cached.
+    ``word``/``text``: method/target of a request, ""/reason of a response."""
+
+    __slots__ = ("word", "status", "text", "version", "headers", "ctype", "cenc", "framing")
+
+    def __init__(self, word: str, status: int, text: str, version: str, headers: Headers, ctype: str, cenc: str, framing: int) -> None:
+        self.word = word
+        self.status = status
+        self.text = text
+        self.version = version
+        self.headers = headers
+        self.ctype = ctype
+        self.cenc = cenc
+        self.framing = framing
+
+
+_LINES: Final[dict[bytes, _Line]] = {}  # header line -> parsed
+_STARTS: Final[dict[bytes, tuple[str, int, str, str]]] = {}  # valid request line -> (method, 0, target, version)
+_STATUSES: Final[dict[bytes, tuple[str, int, str, str]]] = {}  # valid status line -> ("", status, reason, version)
+_CHUNK_SIZES: Final[dict[bytes, int]] = {}  # chunk-size line (CR and extensions included) -> size
+_CACHE_MAX: Final = 4096
+# Whole heads repeat too (about 60% of them on real MCP captures: same client, same
+# body length, same second): a repeated head costs one dict lookup.
+_REQUEST_HEADS: Final[dict[bytes, _Head]] = {}
+_RESPONSE_HEADS: Final[dict[bytes, _Head]] = {}
+_HEADS_MAX: Final = 1024
+_HEAD_KEY_MAX: Final = 2048  # bytes: longer heads are not cached
+
+
+def _header_line(raw: bytes) -> _Line | None:
     """Parse (and cache) one header line; None if it is not "name: value"."""
+    line = raw.decode("latin-1")
     name, sep, value = line.partition(":")
     if not sep or not name or " " in name or "\t" in name:
         return None
-    pair = (name, value.strip(" \t"))
+    value = value.strip(" \t")
     kind = _FRAMING_NAMES.get(name.lower(), 0)
-    if not kind:
-        if len(_PLAIN) >= _CACHE_MAX:
-            _PLAIN.clear()
-        _PLAIN[line] = pair
-        return pair, 0, None
-    value = pair[1]
-    parsed: Any
+    length, text = -1, ""
     if kind == _F_LENGTH:
-        parsed = _content_length(value)
+        length = _content_length(value)
     elif kind == _F_CODING:
-        parsed = value.rsplit(",", 1)[-1].strip().lower()
+        text = value.rsplit(",", 1)[-1].strip().lower()
     elif kind == _F_TYPE:
-        parsed = value.split(";", 1)[0].strip().lower()
-    else:
-        parsed = value.lower()
-    if len(_FRAMING) >= _CACHE_MAX:
-        _FRAMING.clear()
-    entry = _FRAMING[line] = (pair, kind, parsed)
+        text = value.split(";", 1)[0].strip().lower()
+    elif kind == _F_ENCODING:
+        text = value.lower()
+    if len(_LINES) >= _CACHE_MAX:
+        _LINES.clear()
+    entry = _LINES[raw] = _Line((name, value), kind, length, text)
     return entry
+
+
+def _split_lines(raw: bytes) -> list[bytes]:
+    """A head's lines, CRLF or bare LF."""
+    lines = raw.split(b"\r\n")
+    if raw.count(b"\n") != len(lines) - 1:  # bare LF somewhere
+        lines = [line.removesuffix(b"\r") for line in raw.split(b"\n")]
+    return lines
 
 
 MAX_LENGTH_DIGITS: Final = 18  # a Content-Length with more digits is bad (and int() refuses more than 4300)
@@ -418,44 +433,57 @@ class Http1Parser:
         if self.pending_since is None:
             self.pending_since = t
             self._since_frame = frame
-        crlf = buf.find(b"\n\r\n", pos)
-        lf = buf.find(b"\n\n", pos, crlf + 1 if crlf >= 0 else n)
-        if lf >= 0:
-            end, body = lf, lf + 2
-        elif crlf >= 0:
-            end, body = crlf, crlf + 3
-        else:
-            bad = self._bad_start(buf, pos)
-            if bad:
-                return self._error(bad, buf, pos, t, frame, out)
-            if n - pos > self.max_head:
-                what = "request" if self.requests else "response"
-                return self._error(f"{what} head larger than {self.max_head} bytes", buf, pos, t, frame, out)
-            self._buf = buf[pos:]
-            return n
-        if end - pos > self.max_head:
-            what = "request" if self.requests else "response"
-            return self._error(f"{what} head larger than {self.max_head} bytes", buf, pos, t, frame, out)
-        if buf[end - 1] == 13:
-            end -= 1
-        raw = buf[pos:end]
         cache = _REQUEST_HEADS if self.requests else _RESPONSE_HEADS
-        parsed = cache.get(raw)
+        parsed: _Head | None = None
+        raw = b""
+        end = body = -1
+        crlf = buf.find(b"\n\r\n", pos)
+        if crlf >= 0:
+            end, body = crlf, crlf + 3
+            if buf[end - 1] == 13:
+                end -= 1
+            if crlf - pos <= self.max_head:  # the limit counts the CR
+                raw = buf[pos:end]
+                # A cached head has no "\n\n" and does not end with "\n": found, it ends here.
+                parsed = cache.get(raw)
         if parsed is None:
-            text = raw.decode("latin-1")
-            lines = text.split("\r\n")
-            if text.count("\n") != len(lines) - 1:  # bare LF somewhere
-                lines = [line.removesuffix("\r") for line in text.split("\n")]
-            result = self._parse_head(lines)
-            if isinstance(result, str):
-                return self._error(result, buf, pos, t, frame, out)
-            parsed = result
-            if len(cache) >= _HEADS_MAX:
-                cache.clear()
-            if len(raw) <= _HEAD_KEY_MAX:
-                cache[raw] = parsed
-        event, framing = self._head_event(parsed)
-        out.append(event)
+            lines = raw.split(b"\r\n") if raw else None
+            if lines is None or not lines[-1] or raw.count(b"\n") != len(lines) - 1:
+                # not all CRLF, or "\r\n\n\r\n" (or too long): the head may end earlier, at "\n\n"
+                lines = None
+                lf = buf.find(b"\n\n", pos, crlf + 1 if crlf >= 0 else n)
+                if lf >= 0:
+                    end, body = lf, lf + 2
+                    raw = b""
+                elif crlf < 0:
+                    bad = self._bad_start(buf, pos)
+                    if bad:
+                        return self._error(bad, buf, pos, t, frame, out)
+                    if n - pos > self.max_head:
+                        what = "request" if self.requests else "response"
+                        return self._error(f"{what} head larger than {self.max_head} bytes", buf, pos, t, frame, out)
+                    self._buf = buf[pos:]
+                    return n
+                else:
+                    end = crlf
+                if end - pos > self.max_head:
+                    what = "request" if self.requests else "response"
+                    return self._error(f"{what} head larger than {self.max_head} bytes", buf, pos, t, frame, out)
+                if buf[end - 1] == 13:
+                    end -= 1
+                if not raw:
+                    raw = buf[pos:end]
+                    parsed = cache.get(raw)
+            if parsed is None:
+                result = self._parse_head(lines if lines is not None else _split_lines(raw))
+                if isinstance(result, str):
+                    return self._error(result, buf, pos, t, frame, out)
+                parsed = result
+                if len(cache) >= _HEADS_MAX:
+                    cache.clear()
+                if len(raw) <= _HEAD_KEY_MAX:
+                    cache[raw] = parsed
+        framing = self._head_event(parsed, out)
         if framing > 0:
             self._state = _LENGTH
             self._remaining = framing
@@ -484,77 +512,98 @@ class Http1Parser:
                 return f"not an HTTP response: {preview(buf[pos:])}"
         return ""
 
-    def _parse_head(self, lines: list[str]) -> _Parsed | str:
-        """Start line and headers -> what ``_head_event`` needs (a pure function of the
-        head's bytes, so it is cached) or a one-line error."""
-        line = lines[0]
+    def _parse_head(self, lines: list[bytes]) -> _Head | str:
+        """A head's lines -> what ``_head_event`` needs, or a one-line error.  Lines are
+        parsed (and cached) as bytes, one by one."""
+        start = self._start_line(lines[0])
+        if isinstance(start, str):
+            return start
+        word, status, text, version = start
+        headers: list[Any] = []
+        length = -1
+        chunked = False
+        coding = ctype = cenc = ""
+        for i in range(1, len(lines)):
+            hline = lines[i]
+            entry = _LINES.get(hline)
+            if entry is None:
+                entry = _header_line(hline)
+                if entry is None:
+                    folded = hline.decode("latin-1")
+                    if folded[:1] in (" ", "\t") and headers:  # obsolete line folding
+                        name, value = headers[-1]
+                        headers[-1] = (name, f"{value} {folded.strip()}")
+                        continue
+                    return f"bad header line {preview(hline, 60)}"
+            headers.append(entry.pair)
+            kind = entry.kind
+            if not kind:
+                continue
+            if kind == _F_LENGTH:
+                parsed = entry.length
+                if parsed < 0 or (length >= 0 and parsed != length):
+                    return f"bad Content-Length {preview(entry.pair[1].encode('latin-1'), 40)}"
+                length = parsed
+            elif kind == _F_CODING:
+                coding = entry.text
+                chunked = coding == "chunked"
+            elif kind == _F_TYPE:
+                ctype = entry.text
+            else:
+                cenc = entry.text
+        if self.requests:
+            if chunked:
+                return _Head(word, 0, text, version, tuple(headers), ctype, cenc, _CHUNKED)
+            if coding:
+                return f"unsupported Transfer-Encoding {coding!r} in a request"
+            return _Head(word, 0, text, version, tuple(headers), ctype, cenc, max(length, 0))
+        framing = _CHUNKED if chunked else _CLOSE if coding or length < 0 else length
+        return _Head("", status, text, version, tuple(headers), ctype, cenc, framing)
+
+    def _start_line(self, raw: bytes) -> tuple[str, int, str, str] | str:
+        """(method, 0, target, version) of a request line, ("", status, reason, version)
+        of a status line (cached), or a one-line error."""
+        starts = _STARTS if self.requests else _STATUSES
+        start = starts.get(raw)
+        if start is not None:
+            return start
+        line = raw.decode("latin-1")
         if self.requests:
             parts = line.split(" ")
             if len(parts) != 3:
                 parts = line.split()
             if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not (parts[0].isalpha() and parts[0].isupper()):
-                return f"bad request line {preview(line.encode('latin-1'), 60)}"
+                return f"bad request line {preview(raw, 60)}"
+            start = (parts[0], 0, parts[1], parts[2])
         else:
             version, _, rest = line.partition(" ")
             code = rest[:3]
             if not (version.startswith("HTTP/1.") and code.isascii() and code.isdigit() and rest[3:4] in ("", " ")):
-                return f"bad status line {preview(line.encode('latin-1'), 60)}"
-        headers: list[tuple[str, str]] = []
-        length = -1
-        chunked = False
-        coding = ctype = cenc = ""
-        plain = _PLAIN.get
-        for hline in lines[1:]:
-            pair = plain(hline)
-            if pair is not None:
-                headers.append(pair)
-                continue
-            entry = _FRAMING.get(hline) or _header_line(hline)
-            if entry is None:
-                if hline[:1] in (" ", "\t") and headers:  # obsolete line folding
-                    name, value = headers[-1]
-                    headers[-1] = (name, f"{value} {hline.strip()}")
-                    continue
-                return f"bad header line {preview(hline.encode('latin-1'), 60)}"
-            pair, kind, parsed = entry
-            headers.append(pair)
-            if kind == _F_LENGTH:
-                if parsed < 0 or (length >= 0 and parsed != length):
-                    return f"bad Content-Length {preview(pair[1].encode('latin-1'), 40)}"
-                length = parsed
-            elif kind == _F_CODING:
-                coding = parsed
-                chunked = parsed == "chunked"
-            elif kind == _F_TYPE:
-                ctype = parsed
-            elif kind == _F_ENCODING:
-                cenc = parsed
-        if self.requests:
-            if chunked:
-                return parts[0], parts[1], parts[2], tuple(headers), ctype, cenc, _CHUNKED
-            if coding:
-                return f"unsupported Transfer-Encoding {coding!r} in a request"
-            return parts[0], parts[1], parts[2], tuple(headers), ctype, cenc, max(length, 0)
-        framing = _CHUNKED if chunked else _CLOSE if coding or length < 0 else length
-        return int(code), rest[4:], version, tuple(headers), ctype, cenc, framing
+                return f"bad status line {preview(raw, 60)}"
+            start = ("", int(code), rest[4:], version)
+        if len(starts) >= _CACHE_MAX:
+            starts.clear()
+        starts[raw] = start
+        return start
 
-    def _head_event(self, parsed: _Parsed) -> tuple[HttpEvent, int]:
-        """(head event, framing) of a parsed head: adds time, frame and, for a response,
-        the request method it answers (which decides whether it has a body)."""
-        since, since_frame = self.pending_since if self.pending_since is not None else 0.0, self._since_frame
+    def _head_event(self, parsed: _Head, out: list[HttpEvent]) -> int:
+        """Append the head event of a parsed head (adding time, frame and, for a response,
+        the request method it answers, which decides whether it has a body); its framing."""
+        since = self.pending_since if self.pending_since is not None else 0.0
         if self.requests:
-            method, target, version, headers, ctype, cenc, framing = parsed
-            return RequestHead(method, target, version, headers, since, since_frame, ctype, cenc), framing  # type: ignore[arg-type]
-        status, reason, version, headers, ctype, cenc, framing = parsed
-        method = self.methods.pop(0) if (status >= 200 or status == 101) and self.methods else None  # type: ignore[operator]
-        switch = status == 101 or (method == "CONNECT" and status < 300)  # type: ignore[operator]
-        has_body = not (status < 200 or status in (204, 304) or method == "HEAD" or switch)  # type: ignore[operator]
-        event = ResponseHead(status, reason, version, headers, since, since_frame, method, has_body, ctype, cenc)  # type: ignore[arg-type]
+            out.append(RequestHead(parsed.word, parsed.text, parsed.version, parsed.headers, since, self._since_frame, parsed.ctype, parsed.cenc))
+            return parsed.framing
+        status = parsed.status
+        methods = self.methods
+        method = methods.pop(0) if (status >= 200 or status == 101) and methods else None
+        switch = status == 101 or (method == "CONNECT" and status < 300)
+        has_body = not (status < 200 or status == 204 or status == 304 or method == "HEAD" or switch)
+        out.append(ResponseHead(status, parsed.text, parsed.version, parsed.headers, since, self._since_frame, method, has_body, parsed.ctype, parsed.cenc))
         if switch:
-            return event, _SWITCH
+            return _SWITCH
         if not has_body:
-            return event, 0
-        return event, framing  # type: ignore[return-value]
+            return 0
+        return parsed.framing
 
     def _chunk_size(self, buf: bytes, pos: int, t: float, frame: int | None, out: list[HttpEvent]) -> int:
         nl = buf.find(b"\n", pos)

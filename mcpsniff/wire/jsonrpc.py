@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -84,10 +86,11 @@ def _decode(text: str | bytes) -> Any:
     usual MCP message: ``analyze`` decodes one per request and per SSE event)."""
     if type(text) is str and text[:1] == "{":
         try:
-            value, end = _scan(text, 0)
+            scanned: tuple[Any, int] = _scan(text, 0)  # typed: unpacked by index, not by an iterator
         except StopIteration:
             pass  # invalid: json.loads says why
         else:
+            value, end = scanned
             if end == len(text) or not text[end:].strip(" \t\n\r"):  # JSON whitespace only
                 return value
     return json.loads(text)
@@ -196,6 +199,42 @@ def tool_catalog(result: Any) -> tuple[tuple[str, str], ...] | None:
     out = []
     for tool in result["tools"]:
         if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-            schema = json.dumps([tool.get("inputSchema"), tool.get("outputSchema")], sort_keys=True, default=str)
-            out.append((tool["name"][:200], hashlib.sha1(schema.encode("utf-8", "replace")).hexdigest()[:12]))
+            schema = _canonical([tool.get("inputSchema"), tool.get("outputSchema")])
+            digest = _DIGESTS.get(schema)
+            if digest is None:
+                digest = hashlib.sha1(schema.encode("utf-8", "replace")).hexdigest()[:12]
+                if len(_DIGESTS) < MAX_DIGESTS and len(schema) <= MAX_DIGESTED:
+                    _DIGESTS[schema] = digest
+            out.append((tool["name"][:200], digest))
     return tuple(sorted(out))
+
+
+# Every tools/list answer hashes each tool's schemas again, and the same few schemas come back
+# in every session: their digests are kept (bounded: a few small schemas is the usual case).
+_DIGESTS: dict[str, str] = {}
+MAX_DIGESTS: Final = 4096
+MAX_DIGESTED: Final = 4096  # characters: a bigger schema is hashed each time
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, default=str)``, the same text, without building an encoder per call.
+
+    The C encoder itself when there is one (no circular check: decoded JSON has no cycles), else a
+    prebuilt ``JSONEncoder``.
+    """
+    encoder = json.JSONEncoder(sort_keys=True, default=str)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    try:
+        chunks = make(None, str, json.encoder.encode_basestring_ascii, None, encoder.key_separator, encoder.item_separator, True, False, True)
+    except TypeError:  # a signature this Python does not have
+        return encoder.encode
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_canonical: Final = _json_encoder()

@@ -67,6 +67,8 @@ REQUEST_CASES = [
     ("head split over packets", [POST[:10], POST[10:40], POST[40:]], [("req", "POST", "/sprint/mcp"), ("body", b'{"jsonrpc":1}'), ("end",)]),
     ("empty line between messages", [POST + b"\r\n" + POST], [("req", "POST", "/sprint/mcp"), ("body", b'{"jsonrpc":1}'), ("end",)] * 2),
     ("bare LF line ends", [b"GET /a HTTP/1.1\nHost: h\n\n"], [("req", "GET", "/a"), ("end",)]),
+    ("CRLF lines, bare LF end before a CRLF", [b"GET /a HTTP/1.1\r\nHost: h\r\n\n\r\nGET /b HTTP/1.1\r\n\r\n"], [("req", "GET", "/a"), ("end",), ("req", "GET", "/b"), ("end",)]),
+    ("mixed line ends", [b"GET /a HTTP/1.1\r\nHost: h\nX: y\r\n\r\n", b"GET /a HTTP/1.1\r\nHost: h\nX: y\r\n\r\n"], [("req", "GET", "/a"), ("end",)] * 2),
     ("bad start line, then resync", [b"POST/x HTTP/1.1\r\n\r\n" + POST], [("error", "bad request line 'POST/x HTTP/1.1'"), ("req", "POST", "/sprint/mcp"), ("body", b'{"jsonrpc":1}'), ("end",)]),
     ("bad header line", [b"GET /a HTTP/1.1\r\nno colon here\r\n\r\nGET /b HTTP/1.1\r\n\r\n"], [("error", "bad header line 'no colon here'"), ("req", "GET", "/b"), ("end",)]),
     ("space before colon", [b"GET /a HTTP/1.1\r\nHost : h\r\n\r\n"], [("error", "bad header line 'Host : h'")]),

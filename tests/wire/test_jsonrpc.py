@@ -90,3 +90,17 @@ def test_decoding_shortcut_agrees_with_json_loads(text: str) -> None:
             _decode(text)
     else:
         assert _decode(text) == expected
+
+
+@pytest.mark.parametrize("schema", [{"b": 1, "a": [1.5, 1e300, -0.0, True, None]}, {"z": {"y": "é\u2028\"\\x"}, "a": {}}, [float("nan"), float("inf")], None, "text", 12])
+def test_tool_catalog_hashes_the_dumps_text(schema: object) -> None:
+    """The schema hash is sha1 of json.dumps(sort_keys=True) (the catalog of a saved analysis must still match)."""
+    import hashlib
+    import json
+
+    from mcpsniff.wire.jsonrpc import tool_catalog
+
+    result = {"tools": [{"name": "t", "inputSchema": schema}, {"name": "u", "inputSchema": schema, "outputSchema": {"k": schema}}]}
+    expected = tuple(sorted((tool["name"], hashlib.sha1(json.dumps([tool.get("inputSchema"), tool.get("outputSchema")], sort_keys=True, default=str).encode("utf-8", "replace")).hexdigest()[:12]) for tool in result["tools"]))
+    assert tool_catalog(result) == expected
+    assert tool_catalog(result) == expected  # again, from the digests kept

@@ -1,0 +1,62 @@
+"""The dataclasses whose ``__init__`` is written out (so that mypyc compiles it) build the
+same objects as the one dataclass would write: fields in order, defaults, fresh lists."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcpsniff import records as R
+from mcpsniff.analysis.lifecycle import _Conn
+from mcpsniff.analysis.model import Exchange, SseTick
+from mcpsniff.wire import http1, tcpevents
+from mcpsniff.wire.jsonrpc import RpcBody, RpcMessage
+from mcpsniff.wire.sse import SseMessage
+
+
+def annotations(cls: type) -> dict[str, str]:
+    """The fields' annotations as written in the source (compiled, ``Field.type`` may say only ``type``)."""
+    source = Path(sys.modules[cls.__module__].__file__ or "").with_suffix("").with_suffix(".py")
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            return {b.target.id: ast.unparse(b.annotation) for b in node.body if isinstance(b, ast.AnnAssign) and isinstance(b.target, ast.Name)}
+    raise LookupError(cls)
+
+
+def sample(kind: str, i: int) -> Any:
+    """A value of the annotated type (the compiled build checks them), different for every field."""
+    for prefix, value in (("str", f"s{i}"), ("float", i + 0.5), ("bool", True), ("int", i + 2), ("bytes", b"b%d" % i), ("list", [f"l{i}"]), ("set", {f"e{i}"}),
+                          ("tuple[RpcMessage", (RpcMessage(f"k{i}"),)), ("tuple", ((f"a{i}", "b"),)), ("Headers", ((f"a{i}", "b"),))):
+        if kind.startswith(prefix):
+            return value
+    return object()  # Any
+
+
+WRITTEN_OUT = [
+    Exchange, SseTick, _Conn, RpcMessage, RpcBody, SseMessage,
+    R.Meta, R.ConnEvent, R.Request, R.Response, R.SseEvent, R.End, R.CaptureWarning,
+    tcpevents.TcpOpened, tcpevents.TcpRefused, tcpevents.TcpData, tcpevents.TcpGap, tcpevents.TcpClosed, tcpevents.TcpReset, tcpevents.TcpOpenAtEnd,
+    http1.RequestHead, http1.ResponseHead, http1.BodyPiece, http1.MessageEnd, http1.ParseError,
+]
+
+
+@pytest.mark.parametrize("cls", WRITTEN_OUT, ids=lambda cls: cls.__name__)
+def test_written_out_init_matches_the_fields(cls: type) -> None:
+    fields = dataclasses.fields(cls)
+    kinds = annotations(cls)
+    required = [sample(kinds[f.name], i) for i, f in enumerate(fields) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    bare, other = cls(*required), cls(*required)
+    for f in fields:
+        if f.default_factory is not dataclasses.MISSING:
+            assert getattr(bare, f.name) == f.default_factory(), f.name
+            assert getattr(bare, f.name) is not getattr(other, f.name), f.name  # a new one each time
+        elif f.default is not dataclasses.MISSING:
+            assert getattr(bare, f.name) == f.default, f.name
+    values = [sample(kinds[f.name], i) for i, f in enumerate(fields)]  # every field set, by position and by name
+    for obj in (cls(*values), cls(**{f.name: v for f, v in zip(fields, values)})):
+        assert [getattr(obj, f.name) for f in fields] == values
