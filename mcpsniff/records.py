@@ -47,6 +47,15 @@ SSE_COMMENT: Final = ":comment"  # SseEvent.event of a comment line (a keep-aliv
 CONN_EVENTS = ("opened", "refused", "reset", "closed", "open-at-end", "gap")
 
 
+def rebuild_args(obj: Any) -> tuple[Any, ...]:
+    """``__reduce__`` of a dataclass with a written-out ``__init__``: (class, field values).
+
+    Compiled, a class's ``__new__`` runs its ``__init__``, so copy and pickle, which call
+    ``__new__`` without arguments and set the fields afterwards, need the arguments instead.
+    """
+    return type(obj), tuple(getattr(obj, f.name) for f in dataclasses.fields(obj))
+
+
 # Each dataclass here spells out its ``__init__``: with mypyc the one @dataclass generates runs as
 # interpreted Python (a fifth of the CPU time of ``analyze``, one object per packet or record), a
 # written one is compiled.  @dataclass still gives fields(), replace(), ==, repr.
@@ -68,6 +77,9 @@ class Meta:
         self.format = format
         self.version = version
         self.t_first = t_first
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 @dataclass(slots=True)
@@ -109,6 +121,9 @@ class ConnEvent:
         self.detail = detail
         self.frame = frame
         self.kind = kind
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 @dataclass(slots=True)
@@ -159,6 +174,9 @@ class Request:
         self.server = server
         self.t_frame = t_frame
         self.kind = kind
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 @dataclass(slots=True)
@@ -211,6 +229,9 @@ class Response:
         self.frame = frame
         self.kind = kind
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class SseEvent:
@@ -245,6 +266,9 @@ class SseEvent:
         self.frame = frame
         self.kind = kind
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class End:
@@ -263,6 +287,9 @@ class End:
         self.detail = detail
         self.kind = kind
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class CaptureWarning:
@@ -278,6 +305,9 @@ class CaptureWarning:
         self.message = message
         self.conn = conn
         self.kind = kind
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 Record = Union[Meta, ConnEvent, Request, Response, SseEvent, End, CaptureWarning]

@@ -84,6 +84,9 @@ class _Conn:
         self.last_request_t = last_request_t
         self.opened_t = opened_t
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return R.rebuild_args(self)
+
 
 class LifecycleBuilder:
     """Consumes records one by one; ``finish()`` returns namespaces, restarts and connections."""

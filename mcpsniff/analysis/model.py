@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from ..records import Headers
+from ..records import Headers, rebuild_args
 
 ANALYSIS_VERSION: Final = 2
 
@@ -49,6 +49,9 @@ class SseTick:
         self.id = id
         self.event = event
         self.retry = retry
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 @dataclass
@@ -155,6 +158,9 @@ class Exchange:
         self.mcp_method = mcp_method
         self.mcp_name = mcp_name
         self.t_frame = t_frame
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
     @property
     def label(self) -> str:

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..records import rebuild_args
+
 Headers = tuple[tuple[str, str], ...]
 
 MAX_HEAD: Final = 65536  # bytes: a longer head is an error
@@ -69,6 +71,9 @@ class RequestHead:
         self.content_type = content_type
         self.content_encoding = content_encoding
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class ResponseHead:
@@ -97,6 +102,9 @@ class ResponseHead:
         self.content_type = content_type
         self.content_encoding = content_encoding
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class BodyPiece:
@@ -111,6 +119,9 @@ class BodyPiece:
         self.t = t
         self.frame = frame
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class MessageEnd:
@@ -122,6 +133,9 @@ class MessageEnd:
     def __init__(self, t: float, frame: int | None) -> None:
         self.t = t
         self.frame = frame
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 @dataclass(slots=True)
@@ -138,6 +152,9 @@ class ParseError:
         self.t = t
         self.frame = frame
         self.in_body = in_body
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 HttpEvent = RequestHead | ResponseHead | BodyPiece | MessageEnd | ParseError

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..records import rebuild_args
+
 REQUEST: Final = "request"
 NOTIFICATION: Final = "notification"
 RESPONSE: Final = "response"
@@ -65,6 +67,9 @@ class RpcMessage:
         self.error_data = error_data
         self.reason = reason
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class RpcBody:
@@ -76,6 +81,9 @@ class RpcBody:
     def __init__(self, messages: tuple[RpcMessage, ...], batch: bool = False) -> None:
         self.messages = messages
         self.batch = batch
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends in, without its three Python frames

@@ -14,12 +14,11 @@ dispatch, but the 2025-11-25 priming event is one) from one with empty data.
 
 from __future__ import annotations
 
-from typing import Final
-
 import re
 from dataclasses import dataclass
+from typing import Any, Final
 
-from ..records import SSE_COMMENT as COMMENT  # the ``event`` of a comment line's item; its data is the comment text
+from ..records import SSE_COMMENT as COMMENT, rebuild_args  # the ``event`` of a comment line's item; its data is the comment text
 
 _BOM: Final = b"\xef\xbb\xbf"
 MAX_RETRY_DIGITS: Final = 18  # a longer ``retry`` (over 31 million years of ms) is ignored
@@ -60,6 +59,9 @@ class SseMessage:
         self.has_data = has_data
         self.t = t
         self.frame = frame
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 class SseDecoder:

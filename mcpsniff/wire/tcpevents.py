@@ -12,6 +12,9 @@ build, and there is one ``TcpData`` per data packet).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from ..records import rebuild_args
 
 
 # Each dataclass here spells out its ``__init__``: with mypyc the one @dataclass generates runs as
@@ -36,6 +39,9 @@ class TcpOpened:
         self.frame = frame
         self.mid_stream = mid_stream
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class TcpRefused:
@@ -53,6 +59,9 @@ class TcpRefused:
         self.client = client
         self.server = server
         self.frame = frame
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 @dataclass(slots=True)
@@ -72,6 +81,9 @@ class TcpData:
         self.from_client = from_client
         self.data = data
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class TcpGap:
@@ -90,6 +102,9 @@ class TcpGap:
         self.from_client = from_client
         self.lost = lost
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class TcpClosed:
@@ -105,6 +120,9 @@ class TcpClosed:
         self.t = t
         self.frame = frame
         self.by = by
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 @dataclass(slots=True)
@@ -122,6 +140,9 @@ class TcpReset:
         self.frame = frame
         self.by = by
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
+
 
 @dataclass(slots=True)
 class TcpOpenAtEnd:
@@ -133,6 +154,9 @@ class TcpOpenAtEnd:
     def __init__(self, conn: str, t: float) -> None:
         self.conn = conn
         self.t = t
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
+        return rebuild_args(self)
 
 
 TcpEvent = TcpOpened | TcpRefused | TcpData | TcpGap | TcpClosed | TcpReset | TcpOpenAtEnd
