@@ -52,6 +52,7 @@ COMPILED = (
 )
 # C extension modules (hand-written, one .c each) built beside them: the innermost loops
 C_MODULES = ("wire/_walk",)
+BUILT = COMPILED + C_MODULES  # every extension module scripts/compile.py builds
 STAMP = PACKAGE / "_compiled.json"  # written by scripts/compile.py: {"python": ..., "sources": {module: sha256}}
 
 
@@ -62,13 +63,13 @@ def source_hashes() -> dict[str, str]:
 
 def extensions() -> list[Path]:
     """The compiled extension files present beside the sources (any Python version)."""
-    return [p for name in COMPILED + C_MODULES for p in (PACKAGE / name).parent.glob(Path(name).name + ".*.so")]
+    return [p for name in BUILT for p in (PACKAGE / name).parent.glob(Path(name).name + ".*.so")]
 
 
 def compiled_now() -> list[str]:
-    """Which of ``COMPILED`` are loaded from an extension in this process (imported ones only)."""
+    """Which of ``BUILT`` are loaded from an extension in this process (imported ones only)."""
     prefix = __package__ or "mcpsniff"
-    return [name for name in COMPILED + C_MODULES if str(getattr(sys.modules.get(f"{prefix}.{name.replace('/', '.')}"), "__file__", "")).endswith(".so")]
+    return [name for name in BUILT if str(getattr(sys.modules.get(f"{prefix}.{name.replace('/', '.')}"), "__file__", "")).endswith(".so")]
 
 
 def stale_reason() -> str:

@@ -47,20 +47,24 @@ SSE_COMMENT: Final = ":comment"  # SseEvent.event of a comment line (a keep-aliv
 CONN_EVENTS = ("opened", "refused", "reset", "closed", "open-at-end", "gap")
 
 
-def rebuild_args(obj: Any) -> tuple[Any, ...]:
-    """``__reduce__`` of a dataclass with a written-out ``__init__``: (class, field values).
+class Rebuilt:
+    """Base of the dataclasses with a written-out ``__init__``: their ``__reduce__``.
 
     Compiled, a class's ``__new__`` runs its ``__init__``, so copy and pickle, which call
     ``__new__`` without arguments and set the fields afterwards, need the arguments instead.
     """
-    return type(obj), tuple(getattr(obj, f.name) for f in dataclasses.fields(obj))
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
 
 
 # Each dataclass here spells out its ``__init__``: with mypyc the one @dataclass generates runs as
 # interpreted Python (a fifth of the CPU time of ``analyze``, one object per packet or record), a
 # written one is compiled.  @dataclass still gives fields(), replace(), ==, repr.
 @dataclass(slots=True)
-class Meta:
+class Meta(Rebuilt):
     """First line of a records file: where the records came from."""
 
     source: str  # "pcap", "live", "mitm", "har", ...
@@ -78,12 +82,9 @@ class Meta:
         self.version = version
         self.t_first = t_first
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class ConnEvent:
+class ConnEvent(Rebuilt):
     """A TCP connection fact. ``by`` is "client", "server" or "".
 
     On the proxy path an "opened" event with ``by="proxy"`` is only the client's
@@ -122,12 +123,9 @@ class ConnEvent:
         self.frame = frame
         self.kind = kind
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class Request:
+class Request(Rebuilt):
     """An HTTP request; ``t`` is the time of its first byte, ``frame`` the packet that
     completed it (the frame Wireshark shows the reassembled request in)."""
 
@@ -175,12 +173,9 @@ class Request:
         self.t_frame = t_frame
         self.kind = kind
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class Response:
+class Response(Rebuilt):
     """Status line and headers (``t``), plus the whole body for non-streamed responses.
 
     For ``text/event-stream`` responses ``stream`` is true, ``body`` is empty and
@@ -229,12 +224,9 @@ class Response:
         self.frame = frame
         self.kind = kind
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class SseEvent:
+class SseEvent(Rebuilt):
     """One dispatched SSE event; ``t`` is the time of the packet that completed it."""
 
     t: float
@@ -266,12 +258,9 @@ class SseEvent:
         self.frame = frame
         self.kind = kind
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class End:
+class End(Rebuilt):
     """How an exchange finished (one of OUTCOMES)."""
 
     t: float
@@ -287,12 +276,9 @@ class End:
         self.detail = detail
         self.kind = kind
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class CaptureWarning:
+class CaptureWarning(Rebuilt):
     """Something in the input that could not be read as expected; analysis goes on."""
 
     t: float | None
@@ -305,9 +291,6 @@ class CaptureWarning:
         self.message = message
         self.conn = conn
         self.kind = kind
-
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
 
 
 Record = Union[Meta, ConnEvent, Request, Response, SseEvent, End, CaptureWarning]

@@ -39,7 +39,7 @@ def clean() -> None:
 def current() -> bool:
     """Stamp and extensions match the sources and this interpreter."""
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    if not all((native.PACKAGE / f"{name}{suffix}").exists() for name in native.COMPILED + native.C_MODULES):
+    if not all((native.PACKAGE / f"{name}{suffix}").exists() for name in native.BUILT):
         return False
     return not native.stale_reason()
 

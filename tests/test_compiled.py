@@ -33,7 +33,7 @@ def _can_compile() -> bool:
 
 
 def test_the_suite_runs_compiled_where_it_can_be_built() -> None:
-    for name in native.COMPILED + native.C_MODULES:
+    for name in native.BUILT:
         importlib.import_module("mcpsniff." + name.replace("/", "."))
     if os.environ.get("MCPSNIFF_PURE", "") not in ("", "0"):
         pytest.skip("MCPSNIFF_PURE is set")
@@ -44,7 +44,7 @@ def test_the_suite_runs_compiled_where_it_can_be_built() -> None:
         if _can_compile():
             pytest.fail("a C compiler and the Python headers are here but nothing is compiled: run scripts/setup.sh (scripts/compile.py --check says why)")
         pytest.skip("no C compiler or Python headers: plain Python")
-    assert native.compiled_now() == list(native.COMPILED + native.C_MODULES), native.status()
+    assert native.compiled_now() == list(native.BUILT), native.status()
 
 
 def test_pure_fallback_loads_every_module_from_source() -> None:

@@ -57,7 +57,7 @@ def classify_error(status: int | None, body: str, messages: tuple[jsonrpc.RpcMes
 
 # The dataclasses below spell out __init__ (mypyc compiles it; the generated one runs as Python: see records.py).
 @dataclass
-class _Conn:
+class _Conn(R.Rebuilt):
     client: str = ""
     server: str = ""
     events: list[tuple[float, str, str]] = field(default_factory=list)  # (t, event, by)
@@ -83,9 +83,6 @@ class _Conn:
         self.closed_by = set() if closed_by is None else closed_by
         self.last_request_t = last_request_t
         self.opened_t = opened_t
-
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return R.rebuild_args(self)
 
 
 class LifecycleBuilder:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from ..records import Headers, rebuild_args
+from ..records import Headers, Rebuilt
 
 ANALYSIS_VERSION: Final = 2
 
@@ -32,7 +32,7 @@ SILENCE: Final = "silence"  # silent longer than any known client retry schedule
 
 # The dataclasses below spell out __init__ (mypyc compiles it; the generated one runs as Python: see records.py).
 @dataclass
-class SseTick:
+class SseTick(Rebuilt):
     """One SSE event on a stream (``rpc`` is the JSON-RPC method or "response"/"error")."""
 
     t: float
@@ -50,12 +50,9 @@ class SseTick:
         self.event = event
         self.retry = retry
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass
-class Exchange:
+class Exchange(Rebuilt):
     """One HTTP request/response of one namespace, with its MCP meaning."""
 
     xid: str
@@ -158,9 +155,6 @@ class Exchange:
         self.mcp_method = mcp_method
         self.mcp_name = mcp_name
         self.t_frame = t_frame
-
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
 
     @property
     def label(self) -> str:

@@ -153,10 +153,6 @@ class FrameReader:
         # ``acks_wanted`` expects; decode_pcap's lag of at most WALK_FRAMES frames is for classic pcap)
         return ([(t, n, seg)] for t, n, linktype, frame in self._iter if (seg := decoder.decode(linktype, frame)) is not None)
 
-    def segments(self, decoder: PacketDecoder) -> Iterator[tuple[float, int, Segment]]:
-        """The same, one by one."""
-        return (item for batch in self.batches(decoder) for item in batch)
-
     def close(self) -> None:
         self._f.close()
 

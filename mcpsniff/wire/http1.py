@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..records import rebuild_args
+from ..records import Rebuilt
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -49,7 +49,7 @@ _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 # The events spell out their __init__ (dataclass() keeps it): the compiled build then
 # constructs them natively, not through dataclass()'s interpreted __init__.
 @dataclass(slots=True)
-class RequestHead:
+class RequestHead(Rebuilt):
     """Request line and headers; ``t``/``frame`` are those of the message's first byte."""
 
     method: str
@@ -71,12 +71,9 @@ class RequestHead:
         self.content_type = content_type
         self.content_encoding = content_encoding
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class ResponseHead:
+class ResponseHead(Rebuilt):
     """Status line and headers.  ``method`` is that of the request it answers (None: unknown)."""
 
     status: int
@@ -102,12 +99,9 @@ class ResponseHead:
         self.content_type = content_type
         self.content_encoding = content_encoding
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class BodyPiece:
+class BodyPiece(Rebuilt):
     """Body bytes (chunked framing removed) from the packet at ``t``/``frame``."""
 
     data: bytes
@@ -119,12 +113,9 @@ class BodyPiece:
         self.t = t
         self.frame = frame
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class MessageEnd:
+class MessageEnd(Rebuilt):
     """The current message is complete."""
 
     t: float
@@ -134,12 +125,9 @@ class MessageEnd:
         self.t = t
         self.frame = frame
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class ParseError:
+class ParseError(Rebuilt):
     """Unparseable bytes (one line). ``in_body``: the message whose head was emitted is broken."""
 
     message: str
@@ -152,9 +140,6 @@ class ParseError:
         self.t = t
         self.frame = frame
         self.in_body = in_body
-
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
 
 
 HttpEvent = RequestHead | ResponseHead | BodyPiece | MessageEnd | ParseError

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..records import rebuild_args
+from ..records import Rebuilt
 
 REQUEST: Final = "request"
 NOTIFICATION: Final = "notification"
@@ -28,7 +28,7 @@ KINDS = (REQUEST, NOTIFICATION, RESPONSE, ERROR, INVALID)
 
 # The dataclasses below spell out __init__ (mypyc compiles it; the generated one runs as Python: see records.py).
 @dataclass(slots=True)
-class RpcMessage:
+class RpcMessage(Rebuilt):
     """One JSON-RPC message.  ``id`` is None for notifications (and for ``"id": null``).
 
     Read-only by convention (not frozen: a frozen dataclass is ~5x slower to build,
@@ -67,12 +67,9 @@ class RpcMessage:
         self.error_data = error_data
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class RpcBody:
+class RpcBody(Rebuilt):
     """The messages of one body; ``batch`` when the body was a JSON array."""
 
     messages: tuple[RpcMessage, ...]
@@ -81,9 +78,6 @@ class RpcBody:
     def __init__(self, messages: tuple[RpcMessage, ...], batch: bool = False) -> None:
         self.messages = messages
         self.batch = batch
-
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
 
 
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends in, without its three Python frames

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from ..records import SSE_COMMENT as COMMENT, rebuild_args  # the ``event`` of a comment line's item; its data is the comment text
+from ..records import SSE_COMMENT as COMMENT, Rebuilt  # the ``event`` of a comment line's item; its data is the comment text
 
 _BOM: Final = b"\xef\xbb\xbf"
 MAX_RETRY_DIGITS: Final = 18  # a longer ``retry`` (over 31 million years of ms) is ignored
@@ -34,7 +34,7 @@ Fields = tuple[str, str, str | None, int | None, bool]  # data, event, id, retry
 # interpreted Python (a fifth of the CPU time of ``analyze``, one object per packet or record), a
 # written one is compiled.  @dataclass still gives fields(), replace(), ==, repr.
 @dataclass(slots=True)
-class SseMessage:
+class SseMessage(Rebuilt):
     """One event (read-only by convention; not frozen because that is ~5x slower to build).
 
     ``id`` is the last event ID in force (it persists across events, per spec);
@@ -59,9 +59,6 @@ class SseMessage:
         self.has_data = has_data
         self.t = t
         self.frame = frame
-
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
 
 
 class SseDecoder:

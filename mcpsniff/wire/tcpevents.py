@@ -12,16 +12,15 @@ build, and there is one ``TcpData`` per data packet).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from ..records import rebuild_args
+from ..records import Rebuilt
 
 
 # Each dataclass here spells out its ``__init__``: with mypyc the one @dataclass generates runs as
 # interpreted Python (a fifth of the CPU time of ``analyze``, one object per packet or record), a
 # written one is compiled.  @dataclass still gives fields(), replace(), ==, repr.
 @dataclass(slots=True)
-class TcpOpened:
+class TcpOpened(Rebuilt):
     """Handshake seen (or first packet of a connection picked up mid-stream)."""
 
     conn: str
@@ -39,12 +38,9 @@ class TcpOpened:
         self.frame = frame
         self.mid_stream = mid_stream
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class TcpRefused:
+class TcpRefused(Rebuilt):
     """SYN answered by RST: nothing was listening."""
 
     conn: str
@@ -60,12 +56,9 @@ class TcpRefused:
         self.server = server
         self.frame = frame
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class TcpData:
+class TcpData(Rebuilt):
     """In-order payload bytes of one direction."""
 
     conn: str
@@ -81,12 +74,9 @@ class TcpData:
         self.from_client = from_client
         self.data = data
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class TcpGap:
+class TcpGap(Rebuilt):
     """Bytes of one direction missing from the capture; the stream resumes after them."""
 
     conn: str
@@ -102,12 +92,9 @@ class TcpGap:
         self.from_client = from_client
         self.lost = lost
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class TcpClosed:
+class TcpClosed(Rebuilt):
     """FIN from one side (``by`` is "client" or "server")."""
 
     conn: str
@@ -121,12 +108,9 @@ class TcpClosed:
         self.frame = frame
         self.by = by
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class TcpReset:
+class TcpReset(Rebuilt):
     """RST on an established connection (``by`` is "client" or "server")."""
 
     conn: str
@@ -140,12 +124,9 @@ class TcpReset:
         self.frame = frame
         self.by = by
 
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
-
 
 @dataclass(slots=True)
-class TcpOpenAtEnd:
+class TcpOpenAtEnd(Rebuilt):
     """The capture ended with this connection still open."""
 
     conn: str
@@ -154,9 +135,6 @@ class TcpOpenAtEnd:
     def __init__(self, conn: str, t: float) -> None:
         self.conn = conn
         self.t = t
-
-    def __reduce__(self) -> tuple[Any, ...]:  # (compiled, __new__ runs __init__: copy and pickle need the arguments)
-        return rebuild_args(self)
 
 
 TcpEvent = TcpOpened | TcpRefused | TcpData | TcpGap | TcpClosed | TcpReset | TcpOpenAtEnd

@@ -214,7 +214,7 @@ def test_real_capture_frames_match_scapy(capture: Path) -> None:
 
 def _segments(capture: Path, decoder: PacketDecoder) -> list[tuple[float, int, Segment]]:
     with FrameReader(capture) as reader:
-        return list(reader.segments(decoder))
+        return [item for batch in reader.batches(decoder) for item in batch]
 
 
 @pytest.mark.parametrize("capture", REAL, ids=[p.parent.name for p in REAL])
