@@ -301,6 +301,8 @@ class LifecycleBuilder:
         messages: tuple[jsonrpc.RpcMessage, ...]
         if _plain_result(data) and "tools/list" not in ex.rpc_methods:
             rpc, messages = "response", ()  # the hot path: a routine answer, nothing in it to learn
+        elif rpc := jsonrpc.plain_notification(data):
+            messages = ()  # e.g. progress: one valid notification, its method is all there is to learn
         else:
             messages = jsonrpc.parse(data).messages if data else ()
             self._check_valid(messages, f"{rec.xid} ({ex.method} {ex.target}) SSE event data")

@@ -40,6 +40,26 @@ static PyObject *address(const unsigned char *p) {
     return obj;
 }
 
+/* A tuple of ``count`` new references (stolen; a NULL among them, from a failed call, fails
+ * the whole and releases the rest).  Py_BuildValue parses its format string at every call:
+ * three times the cost, twice per frame. */
+static PyObject *pack(Py_ssize_t count, PyObject **items) {
+    PyObject *tuple = NULL;
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (items[i] == NULL)
+            goto fail;
+    tuple = PyTuple_New(count);
+    if (tuple == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < count; i++)
+        PyTuple_SET_ITEM(tuple, i, items[i]);
+    return tuple;
+fail:
+    for (Py_ssize_t i = 0; i < count; i++)
+        Py_XDECREF(items[i]);
+    return NULL;
+}
+
 /* walk(buf, pos, n, little, hlen, unit, linktype, out, quick, k, workers, owners, acks, decode, stop)
  *   -> (pos, n, last, pure acks skipped)
  * owners: bytes of 511 worker numbers (packet._owners); acks: the container whose
@@ -103,8 +123,10 @@ static PyObject *walk(PyObject *self, PyObject *args) {
                 Py_XDECREF(src);
                 goto done;
             }
-            seg = Py_BuildValue("(NNIIkkIy#)", src, dst, p1 << 8 | p2, p3 << 8 | p4,
-                                (unsigned long)rd32(f + 38, 0), (unsigned long)rd32(f + 42, 0), fl, (const char *)buf + lo, lo < data_end ? data_end - lo : (Py_ssize_t)0);
+            PyObject *fields[8] = {src, dst, PyLong_FromLong((long)(p1 << 8 | p2)), PyLong_FromLong((long)(p3 << 8 | p4)),
+                                   PyLong_FromUnsignedLong((unsigned long)rd32(f + 38, 0)), PyLong_FromUnsignedLong((unsigned long)rd32(f + 42, 0)), PyLong_FromLong((long)fl),
+                                   PyBytes_FromStringAndSize((const char *)buf + lo, lo < data_end ? data_end - lo : (Py_ssize_t)0)};
+            seg = pack(8, fields);
         } else {
             PyObject *frame = PyBytes_FromStringAndSize((const char *)buf + start, end - start);
             if (frame == NULL)
@@ -118,7 +140,8 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         }
         if (seg == NULL)
             goto done;
-        PyObject *item = Py_BuildValue("(dnN)", t, n, seg);
+        PyObject *parts[3] = {PyFloat_FromDouble(t), PyLong_FromSsize_t(n), seg};
+        PyObject *item = pack(3, parts);
         if (item == NULL || PyList_Append(out, item) < 0) {
             Py_XDECREF(item);
             goto done;

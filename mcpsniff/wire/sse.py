@@ -88,7 +88,9 @@ class SseDecoder:
             self._bom_check = False  # the stream does not start with a BOM
         if not (self._parts or self._skip_lf or self._bom_check or self._fields) and type(chunk) is bytes:
             # the fast paths: nothing pending and a chunk that is one plain event (the SDKs' exact form first)
-            if chunk.startswith(_SDK_EVENT) and chunk.endswith(b"\r\n\r\n") and b"\n" not in chunk[22:-4] and b"\r" not in chunk[22:-4]:
+            # find(), not ``b"\n" in``: bytes.__contains__ tries the argument as an int first and
+            # raises (and drops) a TypeError for every bytes one, which costs more than the search
+            if chunk.startswith(_SDK_EVENT) and chunk.endswith(b"\r\n\r\n") and chunk.find(b"\n", 22, -4) < 0 and chunk.find(b"\r", 22, -4) < 0:
                 return [(chunk[22:-4].decode("utf-8", "replace"), "message", self.last_id, None, True)]
             one = _ONE_EVENT(chunk)
             if one is not None:
@@ -141,7 +143,7 @@ class SseDecoder:
             elif name == b"event":
                 self._event = value
             elif name == b"id":
-                if b"\0" in value:
+                if 0 in value:  # a NUL (an int: bytes.__contains__ of bytes raises and drops a TypeError first)
                     continue  # ignored, per spec
                 self._id = value
             elif name == b"retry":

@@ -92,6 +92,84 @@ def test_decoding_shortcut_agrees_with_json_loads(text: str) -> None:
         assert _decode(text) == expected
 
 
+PROGRESS = '{"method":"notifications/progress","params":{"progressToken":3,"progress":1,"total":24},"jsonrpc":"2.0"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "method"),
+    [
+        (PROGRESS, "notifications/progress"),  # the TS SDK's member order
+        ('{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t-1","progress":0.5,"message":"half way","total":null}}', "notifications/progress"),
+        ('{"jsonrpc":"2.0","method":"notifications/initialized"}', "notifications/initialized"),
+        ('{"params":{},"jsonrpc":"2.0","method":"x"}', "x"),
+        ('{"jsonrpc":"2.0","method":"m","params":{"a":-0,"b":1e5,"c":true,"d":false,"é":"ü"}}', "m"),
+        # everything below needs the full parse: the answer is "" (and parse() may still call it valid)
+        ('{"jsonrpc":"2.0","id":1,"method":"ping"}', ""),  # a request
+        ('{"jsonrpc":"2.0","method":"m","params":{"a":{"b":1}}}', ""),  # nested params
+        ('{"jsonrpc":"2.0","method":"m","params":[1]}', ""),
+        ('{"jsonrpc": "2.0","method":"m"}', ""),  # whitespace
+        ('{"jsonrpc":"2.0","method":"m\\u0041"}', ""),  # an escape
+        ('{"jsonrpc":"2.0","method":"m","params":{"a":"x\x01"}}', ""),  # a control character: invalid JSON
+        ('{"jsonrpc":"2.0","method":"m","params":{"a":01}}', ""),  # invalid number
+        ('{"jsonrpc":"2.0","method":"m","params":{"a":' + "9" * 5000 + "}}", ""),  # more digits than int() takes
+        ('{"jsonrpc":"2.0","method":"m","params":{"a":NaN}}', ""),
+        ('{"jsonrpc":"1.0","method":"m"}', ""),
+        ('{"method":"m"}', ""),
+        ('{"jsonrpc":"2.0","method":""}', ""),
+        ('{"jsonrpc":"2.0","method":7}', ""),
+        ('{"jsonrpc":"2.0","params":{"method":"m"},"jsonrpc":"2.0"}', ""),  # "method" only inside params
+        ('{"jsonrpc":"2.0","method":"m","result":1}', ""),
+        (PROGRESS[:-1], ""),  # cut short
+        (PROGRESS + " ", ""),
+        ("[" + PROGRESS + "]", ""),  # a batch
+        ("", ""),
+    ],
+)
+def test_plain_notification_says_what_parse_says(text: str, method: str) -> None:
+    """The lifecycle's shortcut for notification events: a method only where parse() finds that one valid notification."""
+    from mcpsniff.wire.jsonrpc import plain_notification, plain_notification_re
+
+    assert plain_notification(text) == method
+    assert plain_notification_re(text) == method
+    if method:
+        assert [(m.kind, m.method, m.id) for m in parse(text).messages] == [("notification", method, None)]
+
+
+def test_plain_notification_in_c_agrees_with_the_expression() -> None:
+    """The C walk (the compiled build) against the regular expression, on thousands of near-misses."""
+    import random
+
+    from mcpsniff import native
+    from mcpsniff.wire import jsonrpc
+
+    if not native.compiled_now():
+        pytest.skip(f"the C walk is part of the compiled build: {native.status()}")
+    c_walk = jsonrpc._c_plain_notification
+    assert c_walk is not None
+    rng = random.Random(14)
+    seeds = [PROGRESS, '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"é ü 日本"}}', '{"jsonrpc":"2.0","method":"x"}']
+    alphabet = '{}[]":,.-+eE0123456789 \\\x01\u00e9\u65e5trufalsn' + "abcdefghijklmnopqrstuvwxyz"
+    checked = found = 0
+    for _ in range(6000):
+        text = rng.choice(seeds)
+        for _ in range(rng.randint(1, 3)):  # delete, insert or replace a character, or cut the text
+            i = rng.randrange(len(text) + 1)
+            edit = rng.randrange(4)
+            if edit == 0:
+                text = text[:i] + text[i + 1 :]
+            elif edit == 1:
+                text = text[:i] + rng.choice(alphabet) + text[i:]
+            elif edit == 2:
+                text = text[:i] + rng.choice(alphabet) + text[i + 1 :]
+            else:
+                text = text[:i]
+        expected = jsonrpc.plain_notification_re(text)
+        assert c_walk(text) == expected, text
+        checked += 1
+        found += bool(expected)
+    assert checked == 6000 and found > 100  # near-misses both ways, not only rejects
+
+
 @pytest.mark.parametrize("schema", [{"b": 1, "a": [1.5, 1e300, -0.0, True, None]}, {"z": {"y": "é\u2028\"\\x"}, "a": {}}, [float("nan"), float("inf")], None, "text", 12])
 def test_tool_catalog_hashes_the_dumps_text(schema: object) -> None:
     """The schema hash is sha1 of json.dumps(sort_keys=True) (the catalog of a saved analysis must still match)."""
