@@ -386,10 +386,16 @@ def _mcp_headers(headers: R.Headers) -> dict[str, str]:
     """The request headers the analysis reads, by lower-case name (the first of each), in one pass."""
     out: dict[str, str] = {}
     for key, value in headers:
-        if key[:1] in "mMaA":  # the names wanted all start with m or a: most headers need no lower()
+        if key in _MCP_HEADERS:  # written in lower case (most clients): no new string
+            low = key
+        elif key[:1] in "mMaA" and not key.islower():  # the names wanted all start with m or a
             low = key.lower()
-            if low in _MCP_HEADERS and low not in out:
-                out[low] = value
+            if low not in _MCP_HEADERS:
+                continue
+        else:
+            continue
+        if low not in out:
+            out[low] = value
     return out
 
 

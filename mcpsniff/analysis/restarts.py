@@ -44,7 +44,9 @@ class RestartTracker:
     _proxied: dict[str, int] = field(default_factory=dict)  # per server: the refusals that were a proxy's 502/503
 
     def _recent(self, table: dict[str, deque[float]], server: str, t: float) -> deque[float]:
-        recent = table.setdefault(server, deque())
+        recent = table.get(server)
+        if recent is None:  # (not setdefault: it would build a deque at every call)
+            recent = table[server] = deque()
         recent.append(t)
         while recent and recent[0] < t - LEAD_IN - 5.0:
             recent.popleft()

@@ -58,11 +58,18 @@ Segment = tuple[bytes, bytes, int, int, int, int, int, bytes]
 AnySegment = tuple[Any, ...]
 
 
+_ADDRESSES: Final[dict[bytes, str]] = {}  # address -> its text: a capture has few addresses, and two per connection are written
+
+
 def endpoint(addr: bytes, port: int) -> str:
     """"ip:port", or "[v6]:port" for IPv6."""
-    if len(addr) == 4:
-        return f"{addr[0]}.{addr[1]}.{addr[2]}.{addr[3]}:{port}"
-    return f"[{ipaddress.IPv6Address(addr).compressed}]:{port}"
+    text = _ADDRESSES.get(addr)
+    if text is None:
+        text = f"{addr[0]}.{addr[1]}.{addr[2]}.{addr[3]}" if len(addr) == 4 else f"[{ipaddress.IPv6Address(addr).compressed}]"
+        if len(_ADDRESSES) >= 4096:
+            _ADDRESSES.clear()
+        _ADDRESSES[addr] = text
+    return f"{text}:{port}"
 
 
 def owner(sport: int, dport: int, workers: int) -> int:
