@@ -1,14 +1,15 @@
 /* jsonrpc.plain_notification (wire/jsonrpc.py) in C: is a text one well-formed JSON-RPC
  * notification with flat params, and if so, which method?
  *
- * The same grammar as jsonrpc._FLAT_NOTIFICATION (the Python fallback, and the reference
+ * The same grammar as jsonrpc._flat_notification_pattern (the Python fallback, and the reference
  * the tests hold this to): an object of the members "method" (a non-empty string),
  * "jsonrpc" ("2.0") and optionally "params" (an object of scalars), each once, in any
  * order; no whitespace; strings without escapes or control characters; numbers that
  * json turns into an int (at most 31 digits) or a float.  The regular expression costs
  * as much as json.loads (about 15,000 instructions a progress event); this walk, a
  * few hundred.  Built by scripts/compile.py beside the mypyc modules; without it the
- * regular expression runs.  Only the Python/C API's stable basics are used (3.11-3.13).
+ * regular expression runs.  It reads str objects through PyUnicode_READ (the full API, not
+ * the limited one), the same in 3.11-3.13.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
