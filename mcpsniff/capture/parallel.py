@@ -1,24 +1,25 @@
 """Offline captures on several cores: the TCP and HTTP layers split by connection.
 
 ``read_capture_parallel`` gives the records ``capture.pcap.read_capture`` gives, with
-the work spread over ``workers`` forked processes.  Every worker reads the whole file,
-but decodes, reassembles and parses only the connections it owns (``wire.packet.owner``:
-both directions land in one worker, the same in every process); the others' frames
-are dropped from their raw bytes (``PacketDecoder.decode_pcap``).
-Workers send their records back in pickled batches (``records.pack_records``); the parent merges the streams by
-time (each one is already in time order, see ``_merge``) and yields them.
+the wire work spread over ``workers`` processes: the calling one (worker 0) and
+``workers - 1`` forked ones.  Every worker reads the whole file, but decodes,
+reassembles and parses only the connections it owns (``wire.packet.owner``: both
+directions land in one worker, the same in every process); the others' frames are
+dropped from their raw bytes (``PacketDecoder.decode_pcap``).  Forked workers send
+their records in pickled batches (``records.pack_records``); the main process merges
+them with its own by time (each stream is already in time order, see ``_merge``) and
+yields them.  As the main process also runs the caller's analysis, it owns a smaller
+share (``packet._owners``), and its own records never cross a pipe.
 
 Connection ids are numbered so they cannot collide: worker ``k`` of ``W`` hands out
 ``c{k+1}``, ``c{k+1+W}``, ``c{k+1+2W}``, ... (exchange ids follow: ``c3.2``).  So ids
 keep their usual form but differ from the serial reader's; frame numbers are the
-true ones.  Warnings about the file itself come once (from worker 0, which also
-reports progress through a shared counter).
+true ones.  Warnings about the file itself, and progress, come from worker 0.
 
 The frame reader is passed in (``open_frames(path, progress)``, e.g.
 ``capture.pcap.FrameReader``) because capture modules do not import each other.
-With ``workers=1`` one process does all the wire work while the caller analyses
-(a two-stage pipeline); with ``workers=0``, or without the "fork" start method (not
-Linux), everything runs in the calling process.
+With ``workers`` below 2, or without the "fork" start method (not Linux), everything
+runs in the calling process.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def read_capture_parallel(
     """
     with open_frames(path, None) as probe:  # a file that is not a capture fails here, before any worker
         meta = Meta(source="pcap", origin=path.name, t_first=getattr(probe, "first_t", None))
-    if workers < 1 or not can_fork():
+    if workers < 2 or not can_fork():
         with open_frames(path, progress) as frames:
             yield meta
             yield from records_from_frames(frames, ports=ports, stats=stats)
@@ -85,29 +86,28 @@ def read_capture_parallel(
                 yield CaptureWarning(frames.last_t, frames.problem)
         return
     ctx = multiprocessing.get_context("fork")
-    done = ctx.RawValue("q", 0)  # bytes read by worker 0
-    total = path.stat().st_size
-    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
+    pipes = [ctx.Pipe(duplex=False) for _ in range(1, workers)]  # worker k sends on pipes[k - 1]
     for reader, _writer in pipes:
         _widen(reader)
     procs = []
     try:
-        for k in range(workers):
-            others = [end for i, pair in enumerate(pipes) for j, end in enumerate(pair) if i != k or j == 0]
-            args = (path, open_frames, k, workers, ports, pipes[k][1], done if progress else None, others)
+        for k in range(1, workers):
+            others = [end for i, pair in enumerate(pipes, 1) for j, end in enumerate(pair) if i != k or j == 0]
+            args = (path, open_frames, k, workers, ports, pipes[k - 1][1], others)
             proc = ctx.Process(target=_worker, args=args, name=f"mcpsniff-worker-{k}", daemon=True)
             with warnings.catch_warnings():  # 3.12 warns about fork with threads (a progress bar's); children only compute
                 warnings.simplefilter("ignore", DeprecationWarning)
                 proc.start()
             procs.append(proc)
-            pipes[k][1].close()
+            pipes[k - 1][1].close()
         yield meta
         ends: list[dict[str, Any]] = []
-        report = (lambda: progress(done.value, total)) if progress else None
-        streams = [_batches(pipes[k][0], procs[k], ends, report) for k in range(workers)]
+        own = PipelineStats()
+        streams = [_share(path, open_frames, 0, workers, ports, progress, own)]
+        streams += [_batches(reader, proc, ends) for (reader, _writer), proc in zip(pipes, procs, strict=True)]
         yield from _merge(streams)
         if stats is not None:
-            _sum_stats(stats, ends)
+            _sum_stats(stats, [_counts(own, True), *ends])
     finally:
         for proc in procs:
             if proc.is_alive():
@@ -137,7 +137,7 @@ def _time(record: Record) -> float:
     return float("-inf") if t is None else t
 
 
-def _batches(conn: Connection, proc: Any, ends: list[dict[str, Any]], report: Callable[[], None] | None) -> Iterator[list[Record]]:
+def _batches(conn: Connection, proc: Any, ends: list[dict[str, Any]]) -> Iterator[list[Record]]:
     """One worker's records, a batch at a time; its final message (stats) goes to ``ends``."""
     while True:
         try:
@@ -145,8 +145,6 @@ def _batches(conn: Connection, proc: Any, ends: list[dict[str, Any]], report: Ca
         except EOFError:
             proc.join(1)
             raise RuntimeError(f"capture worker {proc.name} ended without finishing (exit code {proc.exitcode})") from None
-        if report is not None:
-            report()
         if kind == "records":
             yield unpack_records(payload)
         elif kind == "end":
@@ -196,16 +194,17 @@ def _merge(streams: list[Iterator[list[Record]]]) -> Iterator[Record]:
     yield from rest
 
 
-def _worker(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, out: Connection, done: Any, others: list[Connection]) -> None:
+def _worker(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, out: Connection, others: list[Connection]) -> None:
     """Body of worker ``k``: the records of its connections, in batches, then its stats."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
     for end in others:  # the parent's ends and other workers' pipes: so a dead reader breaks our pipe
         end.close()
     send = out.send_bytes
     try:
-        batch: list[Record] = []
-        stats = _pipeline(path, open_frames, k, workers, ports, done, batch, lambda: send(pickle.dumps(("records", pack_records(batch)), pickle.HIGHEST_PROTOCOL)))
-        send(pickle.dumps(("end", stats), pickle.HIGHEST_PROTOCOL))
+        stats = PipelineStats()
+        for batch in _share(path, open_frames, k, workers, ports, None, stats):
+            send(pickle.dumps(("records", pack_records(batch)), pickle.HIGHEST_PROTOCOL))
+        send(pickle.dumps(("end", _counts(stats, False)), pickle.HIGHEST_PROTOCOL))
     except BrokenPipeError:
         pass  # the parent stopped reading
     except BaseException as exc:  # everything else is the parent's to report
@@ -219,29 +218,30 @@ def _worker(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Co
         os._exit(0)  # no atexit handlers or finalizers of the parent's objects in the child
 
 
-def _pipeline(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, done: Any, batch: list[Record], flush: Callable[[], None]) -> dict[str, Any]:
-    """``wire.pipeline.records_from_frames`` on this worker's share of the connections, in batches."""
-    first = k == 0
-    progress = None
-    if first and done is not None:
-        def progress(n: int, _total: int) -> None:
-            done.value = n
+def _share(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, progress: ProgressFn | None, stats: PipelineStats) -> Iterator[list[Record]]:
+    """``wire.pipeline.records_from_frames`` on worker ``k``'s share of the connections, in batches.
 
-    stats = PipelineStats()
+    Worker 0 (the main process) also gives the warnings about the file itself.
+    """
+    batch: list[Record] = []
     with open_frames(path, progress) as frames:
         for record in records_from_frames(frames, ports, stats, share=(k, workers)):
             batch.append(record)
             if len(batch) >= BATCH:
-                flush()
-                batch.clear()
-    if first:  # the reader knows of damage only once it has read that far
+                yield batch
+                batch = []
+    if k == 0:  # the reader knows of damage only once it has read that far
         batch.extend(CaptureWarning(frames.last_t, note) for note in getattr(frames, "notes", ()))
         if frames.problem:
             batch.append(CaptureWarning(frames.last_t, frames.problem))
     if batch:
-        flush()
+        yield batch
+
+
+def _counts(stats: PipelineStats, first: bool) -> dict[str, Any]:
+    """The stats a worker adds to the total; the first one's file-level counts too (every worker saw every frame)."""
     counts: dict[str, Any] = {key: getattr(stats, key) for key in _SUMMED}
-    if first:  # every worker saw every frame: these are counted once
+    if first:
         counts.update(packets=stats.packets, fragments=stats.fragments, malformed=stats.malformed, unsupported_links=stats.unsupported_links, last_t=stats.last_t)
     return counts
 

@@ -84,10 +84,19 @@ def owner(sport: int, dport: int, workers: int) -> int:
     return _owners(workers)[(sport & 255) + (dport & 255)]
 
 
+OTHER_SLICES: Final = 3  # worker 0 owns one slice of the connections, every other worker this many
+
+
 @functools.cache
 def _owners(workers: int) -> tuple[int, ...]:
-    """``owner`` by sum of the ports' low bytes (at most 2 * 255)."""
-    return tuple((x * 2654435761 >> 20) % workers for x in range(2 * 255 + 1))
+    """``owner`` by sum of the ports' low bytes (at most 2 * 255).
+
+    Worker 0 gets a third of the share of each other worker: it is the parallel
+    reader's main process, which also merges the others' records and runs the
+    analysis (balanced on the benchmark shapes, ``benchmarks/analyze_speed.py``).
+    """
+    slices = 1 + (workers - 1) * OTHER_SLICES
+    return tuple(((x * 2654435761 >> 20) % slices + OTHER_SLICES - 1) // OTHER_SLICES for x in range(2 * 255 + 1))
 
 
 @functools.cache

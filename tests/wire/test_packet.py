@@ -10,7 +10,7 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6
 from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet, Raw, raw
 
-from mcpsniff.wire.packet import ACK, FIN, PSH, SYN, PacketDecoder, endpoint
+from mcpsniff.wire.packet import ACK, FIN, PSH, SYN, PacketDecoder, endpoint, owner
 
 V4 = dict(src="10.1.2.3", dst="192.168.0.9")
 V6 = dict(src="2001:db8::1", dst="fe80::2")
@@ -116,3 +116,15 @@ def test_unsupported_link_type_is_counted_per_type() -> None:
 )
 def test_endpoint(addr: bytes, port: int, text: str) -> None:
     assert endpoint(addr, port) == text
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+def test_connections_split_so_the_main_process_gets_a_smaller_share(workers: int) -> None:
+    """The parallel reader's worker 0 also runs the analysis: it owns a third as many connections as each other."""
+    ports = range(40000, 40000 + 512)
+    owners = [owner(client, server, workers) for client in ports for server in (8000, 18300, 443)]
+    slices = 1 + 3 * (workers - 1)
+    shares = [owners.count(k) / len(owners) for k in range(workers)]
+    assert abs(shares[0] - 1 / slices) < 0.05
+    assert all(abs(share - 3 / slices) < 0.05 for share in shares[1:])
+    assert all(owner(a, b, workers) == owner(b, a, workers) for a in ports for b in (8000, 18300))  # both directions
