@@ -77,13 +77,9 @@ def read_capture_parallel(
     with open_frames(path, None) as probe:  # a file that is not a capture fails here, before any worker
         meta = Meta(source="pcap", origin=path.name, t_first=getattr(probe, "first_t", None))
     if workers < 2 or not can_fork():
-        with open_frames(path, progress) as frames:
-            yield meta
-            yield from records_from_frames(frames, ports=ports, stats=stats)
-            for note in getattr(frames, "notes", ()):
-                yield CaptureWarning(frames.last_t, note)
-            if frames.problem:
-                yield CaptureWarning(frames.last_t, frames.problem)
+        yield meta
+        for batch in _share(path, open_frames, 0, 1, ports, progress, stats if stats is not None else PipelineStats()):
+            yield from batch
         return
     ctx = multiprocessing.get_context("fork")
     pipes = [ctx.Pipe(duplex=False) for _ in range(1, workers)]  # worker k sends on pipes[k - 1]
@@ -221,7 +217,7 @@ def _worker(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Co
 def _share(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Collection[int] | None, progress: ProgressFn | None, stats: PipelineStats) -> Iterator[list[Record]]:
     """``wire.pipeline.records_from_frames`` on worker ``k``'s share of the connections, in batches.
 
-    Worker 0 (the main process) also gives the warnings about the file itself.
+    Worker 0 (the main process, or the only one) also gives the warnings about the file itself.
     """
     batch: list[Record] = []
     with open_frames(path, progress) as frames:

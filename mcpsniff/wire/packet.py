@@ -91,9 +91,10 @@ OTHER_SLICES: Final = 3  # worker 0 owns one slice of the connections, every oth
 def _owners(workers: int) -> tuple[int, ...]:
     """``owner`` by sum of the ports' low bytes (at most 2 * 255).
 
-    Worker 0 gets a third of the share of each other worker: it is the parallel
-    reader's main process, which also merges the others' records and runs the
-    analysis (balanced on the benchmark shapes, ``benchmarks/analyze_speed.py``).
+    Worker 0 owns one slice of the connections and every other worker ``OTHER_SLICES``:
+    worker 0 is the parallel reader's main process, which also merges the others'
+    records and runs the analysis (balanced on the benchmark shapes,
+    ``benchmarks/analyze_speed.py``).
     """
     slices = 1 + (workers - 1) * OTHER_SLICES
     return tuple(((x * 2654435761 >> 20) % slices + OTHER_SLICES - 1) // OTHER_SLICES for x in range(2 * 255 + 1))
