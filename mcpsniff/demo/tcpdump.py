@@ -62,7 +62,10 @@ def start(port: int, output: Path, log: Path, iface: str = "lo") -> Tcpdump:
     binary = shutil.which("tcpdump")
     if binary is None:
         raise CaptureError("direct mode records with tcpdump, which is not installed (Debian: apt-get install tcpdump)")
-    command = [binary, "-i", iface, "-w", str(output)]
+    # packet by packet into a 64 MiB ring: libpcap's default block ring hands packets over late and
+    # SIGINT drops the unread blocks (the file ends early on a busy machine), and immediate mode's
+    # default 2 MiB ring (one 256 KiB slot per packet) overflows in the kernel
+    command = [binary, "-U", "--immediate-mode", "-B", "65536", "-i", iface, "-w", str(output)]
     if os.geteuid() == 0:
         command += ["-Z", "root"]  # keep root: Debian's tcpdump would drop to user tcpdump, who may not write here
     command += ["tcp", "port", str(port)]
