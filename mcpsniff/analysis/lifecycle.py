@@ -262,7 +262,11 @@ class LifecycleBuilder:
         messages: tuple[jsonrpc.RpcMessage, ...] = ()
         if not rec.stream:
             ex.t_end = rec.t_end if rec.t_end is not None else rec.t
-            messages = jsonrpc.parse(rec.body).messages if rec.body and rec.status != 202 else ()
+            body = rec.body
+            if not body or rec.status == 202 or rec.status < 400 and "tools/list" not in ex.rpc_methods and _plain_result(body):
+                messages = ()  # a routine answer, as on an SSE stream: below a 400 no error or tool list to learn
+            else:
+                messages = jsonrpc.parse(body).messages
             self._payload(ex, rec.body, messages)
             if "server/discover" in ex.rpc_methods and 400 <= rec.status < 500 and not _modern_refusal(messages):
                 ex.error = PROBE_REJECTED  # a 2026-07-28 probe an older server does not know: the client falls back
@@ -421,7 +425,8 @@ def _modern_refusal(messages: tuple[jsonrpc.RpcMessage, ...]) -> bool:
 
 
 def _plain_result(data: str) -> bool:
-    """A single JSON-RPC result with no error or method in it: parsing it would teach nothing.
+    """A single JSON-RPC result with no error or method in it: parsing it would teach nothing
+    (outside a 4xx/5xx answer or a tools/list).
 
     Checked by substring so the hot path of huge captures skips ``json.loads``.
     """

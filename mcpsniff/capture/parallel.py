@@ -32,12 +32,13 @@ import signal
 import traceback
 import warnings
 from collections.abc import Callable, Collection, Iterator
+from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import MCPSniffError
-from ..records import CaptureWarning, Meta, Record, pack_records, unpack_records
+from ..records import CaptureWarning, Meta, Record, pack_records, sort_time, unpack_records
 from ..wire.pipeline import PipelineStats, SegmentSource, records_from_frames
 
 BATCH = 2000  # records per message from a worker (about 150 kB pickled)
@@ -128,11 +129,6 @@ def _widen(conn: Connection) -> None:
         pass  # not Linux, or over /proc/sys/fs/pipe-max-size: the default size works, only slower
 
 
-def _time(record: Record) -> float:
-    t = getattr(record, "t", None)
-    return float("-inf") if t is None else t
-
-
 def _batches(conn: Connection, proc: Any, ends: list[dict[str, Any]]) -> Iterator[list[Record]]:
     """One worker's records, a batch at a time; its final message (stats) goes to ``ends``."""
     while True:
@@ -174,19 +170,19 @@ def _merge(streams: list[Iterator[list[Record]]]) -> Iterator[Record]:
     for i in range(len(streams)):
         refill(i)
     while live:
-        limit = min(_time(waiting[i][-1]) for i in live)
+        limit = min(sort_time(waiting[i][-1]) for i in live)
         ready: list[Record] = []
         for records in waiting:
-            cut = bisect.bisect_left(records, limit, key=_time)
+            cut = bisect.bisect_left(records, limit, key=sort_time)
             ready += records[:cut]
             del records[:cut]
-        ready.sort(key=_time)
+        ready.sort(key=sort_time)
         yield from ready
         for i in list(live):
-            if not waiting[i] or _time(waiting[i][-1]) == limit:  # only records at ``limit`` left: more may follow
+            if not waiting[i] or sort_time(waiting[i][-1]) == limit:  # only records at ``limit`` left: more may follow
                 refill(i)
     rest = [record for records in waiting for record in records]
-    rest.sort(key=_time)
+    rest.sort(key=sort_time)
     yield from rest
 
 
@@ -219,19 +215,16 @@ def _share(path: Path, open_frames: OpenFrames, k: int, workers: int, ports: Col
 
     Worker 0 (the main process, or the only one) also gives the warnings about the file itself.
     """
-    batch: list[Record] = []
     with open_frames(path, progress) as frames:
-        for record in records_from_frames(frames, ports, stats, share=(k, workers)):
-            batch.append(record)
-            if len(batch) >= BATCH:
-                yield batch
-                batch = []
+        records = records_from_frames(frames, ports, stats, share=(k, workers))
+        while batch := list(islice(records, BATCH)):  # (list() pulls from the compiled generator in C)
+            yield batch
     if k == 0:  # the reader knows of damage only once it has read that far
-        batch.extend(CaptureWarning(frames.last_t, note) for note in getattr(frames, "notes", ()))
+        tail = [CaptureWarning(frames.last_t, note) for note in getattr(frames, "notes", ())]
         if frames.problem:
-            batch.append(CaptureWarning(frames.last_t, frames.problem))
-    if batch:
-        yield batch
+            tail.append(CaptureWarning(frames.last_t, frames.problem))
+        if tail:
+            yield tail
 
 
 def _counts(stats: PipelineStats, first: bool) -> dict[str, Any]:
