@@ -20,9 +20,9 @@ from .model import Exchange, Generation, NamespaceLifecycle, SseTick
 from .namespaces import NamespaceResolver
 from .restarts import RestartTracker
 
-SETUP_METHODS = frozenset({"initialize", "notifications/initialized"})
+SETUP_METHODS: Final = frozenset({"initialize", "notifications/initialized"})
 # JSON-RPC error codes that name what went wrong, whatever the HTTP status (2026-07-28 adds the first three)
-RPC_ERRORS = {-32020: "header-mismatch", -32021: "missing-capability", -32022: "unsupported-version", -32601: "method-not-found"}
+RPC_ERRORS: Final = {-32020: "header-mismatch", -32021: "missing-capability", -32022: "unsupported-version", -32601: "method-not-found"}
 PROBE_REJECTED: Final = "probe-rejected"  # Exchange.error of a server/discover probe answered 4xx: neither session nor failure
 MAX_TICKS_COMPACT: Final = 50
 MAX_INVALID_WARNINGS: Final = 20
@@ -382,8 +382,8 @@ class LifecycleBuilder:
         self.unattributed = [u for u in self.unattributed if u["server"] not in aside]
 
 
-_SESSION_ERA = ("2024-", "2025-")  # protocol versions of the session transport: nothing to check on a 2xx
-_MCP_HEADERS = frozenset({"mcp-session-id", "accept", "mcp-protocol-version", "mcp-method", "mcp-name"})
+_SESSION_ERA: Final = ("2024-", "2025-")  # protocol versions of the session transport: nothing to check on a 2xx
+_MCP_HEADERS: Final = frozenset({"mcp-session-id", "accept", "mcp-protocol-version", "mcp-method", "mcp-name"})
 
 
 def _mcp_headers(headers: R.Headers) -> dict[str, str]:
