@@ -420,8 +420,8 @@ def test_packet_block_of_unknown_interface(tmp_path: Path) -> None:
 # --- captures written by the real tools, of a real MCP SDK session across a restart ---------
 
 # tcpdump -i any needs --immediate-mode and a big -B: without the first, libpcap's TPACKET_V3
-# ring hands over blocks late and SIGINT discards the unread ones (the file then ends mid-session,
-# seen in 8 runs of 8 on a loaded machine); with it alone, its one-snaplen-per-slot 2 MiB ring
+# ring hands over blocks late and SIGINT discards the unread ones (the file then ends mid-session:
+# 1 run in 7, then 8 in 8, on a machine loaded by two busy processes); with it alone, its one-snaplen-per-slot 2 MiB ring
 # drops 30-46 packets per run in the kernel. Both flags: 8 runs of 8 complete under the same load.
 CAPTURERS = {  # name -> (command with {port} and {out}, file name, file magic, link type)
     "dumpcap -i lo (pcapng)": (["dumpcap", "-q", "-i", "lo", "-f", "tcp port {port}", "-w", "{out}"], "lo.pcapng", b"\x0a\x0d\x0d\x0a", 1),
