@@ -296,16 +296,6 @@ class CaptureWarning(Rebuilt):
 Record = Union[Meta, ConnEvent, Request, Response, SseEvent, End, CaptureWarning]
 
 
-def sort_time(record: Record) -> float:
-    """A record's time, to order records by (-inf when it has none: ``Meta``, a warning without one).
-    The sort key of the parallel reader's merge: compiled, its sorts cost half what they did with a
-    Python key function (callgrind, python shape)."""
-    if isinstance(record, Meta):
-        return float("-inf")
-    t = record.t
-    return float("-inf") if t is None else t
-
-
 # Records through a pipe (capture/parallel.py): a tuple of the fields, the first item says which
 # class.  Compiled, these read and set the slots directly: 2-3x cheaper than attrgetter and
 # ``cls(*values)`` (measured on the benchmark shapes), and the parent, which also analyses,
@@ -374,7 +364,8 @@ def header(headers: Headers, name: str) -> str | None:
 
 
 def time_key(record: Record) -> float:
-    """Sort key for records by time; untimed ones (file-level warnings) last."""
+    """Sort key for records by time; untimed ones (file-level warnings) last.  Also the parallel
+    reader's merge key: compiled, its sorts cost half what they did with a Python key function."""
     t = getattr(record, "t", None)
     return float("inf") if t is None else t
 

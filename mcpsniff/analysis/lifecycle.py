@@ -267,7 +267,7 @@ class LifecycleBuilder:
                 messages = ()  # a routine answer, as on an SSE stream: below a 400 no error or tool list to learn
             else:
                 messages = jsonrpc.parse(body).messages
-            self._payload(ex, rec.body, messages)
+            self._payload(ex, body, messages)
             if "server/discover" in ex.rpc_methods and 400 <= rec.status < 500 and not _modern_refusal(messages):
                 ex.error = PROBE_REJECTED  # a 2026-07-28 probe an older server does not know: the client falls back
             if ex.error == "session-not-found" and ex.session_id and ex.session_id not in self.rejected:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import MCPSniffError
-from ..records import CaptureWarning, Meta, Record, pack_records, sort_time, unpack_records
+from ..records import CaptureWarning, Meta, Record, pack_records, time_key, unpack_records
 from ..wire.pipeline import PipelineStats, SegmentSource, records_from_frames
 
 BATCH = 2000  # records per message from a worker (about 150 kB pickled)
@@ -170,19 +170,19 @@ def _merge(streams: list[Iterator[list[Record]]]) -> Iterator[Record]:
     for i in range(len(streams)):
         refill(i)
     while live:
-        limit = min(sort_time(waiting[i][-1]) for i in live)
+        limit = min(time_key(waiting[i][-1]) for i in live)
         ready: list[Record] = []
         for records in waiting:
-            cut = bisect.bisect_left(records, limit, key=sort_time)
+            cut = bisect.bisect_left(records, limit, key=time_key)
             ready += records[:cut]
             del records[:cut]
-        ready.sort(key=sort_time)
+        ready.sort(key=time_key)
         yield from ready
         for i in list(live):
-            if not waiting[i] or sort_time(waiting[i][-1]) == limit:  # only records at ``limit`` left: more may follow
+            if not waiting[i] or time_key(waiting[i][-1]) == limit:  # only records at ``limit`` left: more may follow
                 refill(i)
     rest = [record for records in waiting for record in records]
-    rest.sort(key=sort_time)
+    rest.sort(key=time_key)
     yield from rest
 
 
