@@ -51,7 +51,7 @@ COMPILED = (
     "report/jsonfast",
 )
 # C extension modules (hand-written, one .c each) built beside them: the innermost loops
-C_MODULES = ("wire/_walk", "wire/_rpcscan")
+C_MODULES = ("wire/_walk", "wire/_rpcscan", "wire/_find")
 BUILT = COMPILED + C_MODULES  # every extension module scripts/compile.py builds
 STAMP = PACKAGE / "_compiled.json"  # written by scripts/compile.py: {"python": ..., "sources": {module: sha256}}
 

@@ -187,9 +187,14 @@ class LifecycleBuilder:
             del self.conns[rec.conn]  # keep memory bounded by open connections
 
     def _request(self, rec: R.Request) -> None:
-        messages = jsonrpc.parse(rec.body).messages if rec.body else ()
-        if messages and (len(messages) > 1 or messages[0].kind == jsonrpc.INVALID):  # the where-text only when it may be needed
-            self._check_valid(messages, f"{rec.xid} ({rec.method} {rec.target}) request body")
+        plain = jsonrpc.plain_request(rec.body) if rec.body else None
+        messages: tuple[jsonrpc.RpcMessage, ...]
+        if plain is not None:  # the usual body: its message and name, without json.loads
+            messages = (plain[0],)
+        else:
+            messages = jsonrpc.parse(rec.body).messages if rec.body else ()
+            if messages and (len(messages) > 1 or messages[0].kind == jsonrpc.INVALID):  # the where-text only when it may be needed
+                self._check_valid(messages, f"{rec.xid} ({rec.method} {rec.target}) request body")
         h = _mcp_headers(rec.headers)
         session = h.get("mcp-session-id")
         looks_mcp = bool(messages) or session is not None or rec.method == "GET" and "event-stream" in (h.get("accept") or "")
@@ -199,7 +204,10 @@ class LifecycleBuilder:
             self.skipped_requests += 1
             return
         version, mcp_method, mcp_name = h.get("mcp-protocol-version"), h.get("mcp-method"), h.get("mcp-name")
-        declared, body_name, init_version = _body_facts(messages) if messages else ("", "", "")
+        if plain is not None:
+            declared, body_name, init_version = "", plain[1], ""  # no _meta, not an initialize
+        else:
+            declared, body_name, init_version = _body_facts(messages) if messages else ("", "", "")
         ex = Exchange(
             xid=rec.xid,
             conn=rec.conn,

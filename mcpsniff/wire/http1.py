@@ -41,6 +41,21 @@ _CHUNKED: Final = -1
 _CLOSE: Final = -2
 _SWITCH: Final = -3
 
+try:  # bytes.find without its argument parsing (wire/_find.c), built by scripts/compile.py
+    from ._find import find as _c_find
+except ImportError:
+    _c_find = None
+
+
+def find(buf: bytes, sub: bytes, start: int, end: int) -> int:
+    """``buf.find(sub, start, end)``: a plain function call, not a METH_VARARGS method's tuple
+    and format string (up to 2,500 instructions, a few times per head and per chunk)."""
+    if _c_find is not None:
+        index: int = _c_find(buf, sub, start, end)
+        return index
+    return buf.find(sub, start, end)
+
+
 _REQUEST_START = re.compile(rb"(?m)^[A-Z]{3,12} [^ \r\n]+ HTTP/1\.\d\r?$")
 _RESPONSE_START = re.compile(rb"(?m)^HTTP/1\.\d \d\d\d(?=[ \r\n])")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -321,19 +336,19 @@ class Http1Parser:
         payloads: list[bytes] = []
         pos, n = 0, len(data)
         while pos < n:
-            nl = data.find(b"\n", pos)
+            nl = find(data, b"\n", pos, n)
             size = sizes.get(data[pos:nl], -1) if nl >= 0 else -1
             if size < 0:
                 return None
             start = nl + 1
             if not size:
-                if start + 2 != n or not data.startswith(b"\r\n", start):
+                if start + 2 != n or data[start:n] != b"\r\n":
                     return None
                 self._state = _HEAD
                 self.pending_since = None
                 return payloads, True
             end = start + size
-            if not data.startswith(b"\r\n", end):
+            if data[end : end + 2] != b"\r\n":  # (a slice, not startswith(): see find())
                 return None
             payloads.append(data[start:end])
             pos = end + 2
@@ -368,7 +383,7 @@ class Http1Parser:
             elif state == _CHUNK_SIZE:
                 pos = self._chunk_size(buf, pos, t, frame, out)
             elif state == _CHUNK_END:
-                if buf.startswith(b"\r\n", pos):
+                if buf[pos : pos + 2] == b"\r\n":
                     pos += 2
                 elif buf[pos] == 10:
                     pos += 1
@@ -439,7 +454,7 @@ class Http1Parser:
         parsed: _Head | None = None
         raw = b""
         end = body = -1
-        crlf = buf.find(b"\n\r\n", pos)
+        crlf = find(buf, b"\n\r\n", pos, n)
         if crlf >= 0:
             end, body = crlf, crlf + 3
             if buf[end - 1] == 13:
@@ -608,7 +623,7 @@ class Http1Parser:
         return parsed.framing
 
     def _chunk_size(self, buf: bytes, pos: int, t: float, frame: int | None, out: list[HttpEvent]) -> int:
-        nl = buf.find(b"\n", pos)
+        nl = find(buf, b"\n", pos, len(buf))
         if nl < 0:
             if len(buf) - pos > _MAX_LINE:
                 return self._error("chunk size line too long", buf, pos, t, frame, out)
@@ -627,12 +642,12 @@ class Http1Parser:
         start = nl + 1
         if remaining:
             end = start + remaining
-            if buf.startswith(b"\r\n", end):  # the whole chunk is here (the usual case)
+            if buf[end : end + 2] == b"\r\n":  # the whole chunk is here (the usual case)
                 out.append(BodyPiece(buf[start:end], t, frame))
                 return end + 2
             self._remaining = remaining
             self._state = _CHUNK_DATA
-        elif buf.startswith(b"\r\n", start):  # last chunk, no trailers
+        elif buf[start : start + 2] == b"\r\n":  # last chunk, no trailers
             self._end(out, t, frame)
             return start + 2
         else:

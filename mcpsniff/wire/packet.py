@@ -84,20 +84,26 @@ def owner(sport: int, dport: int, workers: int) -> int:
     return _owners(workers)[(sport & 255) + (dport & 255)]
 
 
-OTHER_SLICES: Final = 3  # worker 0 owns one slice of the connections, every other worker this many
+MAIN_SLICES: Final = 1  # worker 0 owns this many slices of the connections,
+OTHER_SLICES: Final = 2  # every other worker this many
 
 
 @functools.cache
 def _owners(workers: int) -> tuple[int, ...]:
     """``owner`` by sum of the ports' low bytes (at most 2 * 255).
 
-    Worker 0 owns one slice of the connections and every other worker ``OTHER_SLICES``:
-    worker 0 is the parallel reader's main process, which also merges the others'
-    records and runs the analysis (balanced on the benchmark shapes,
-    ``benchmarks/analyze_speed.py``).
+    Worker 0 owns ``MAIN_SLICES`` slices of the connections and every other worker
+    ``OTHER_SLICES``: worker 0 is the parallel reader's main process, which also merges
+    the others' records and runs the analysis.  1 to 2 (a third of the connections with two
+    processes) balances the two processes' instructions while they read, within 2%, on every
+    benchmark shape (``benchmarks/analyze_speed.py``, callgrind; README "Speed of analyze").
     """
-    slices = 1 + (workers - 1) * OTHER_SLICES
-    return tuple(((x * 2654435761 >> 20) % slices + OTHER_SLICES - 1) // OTHER_SLICES for x in range(2 * 255 + 1))
+    slices = MAIN_SLICES + (workers - 1) * OTHER_SLICES
+    owners = []
+    for x in range(2 * 255 + 1):
+        s = (x * 2654435761 >> 20) % slices
+        owners.append(0 if s < MAIN_SLICES else 1 + (s - MAIN_SLICES) // OTHER_SLICES)
+    return tuple(owners)
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from typing import Any
 
@@ -112,10 +112,11 @@ class TcpReassembler:
         self._server_ports = frozenset(server_ports or ())
         # both directions' keys -> (conn, this direction, the other direction, from_client)
         self._conns: dict[Key, tuple[_Conn, _Dir, _Dir, bool]] = {}
-        # key -> (t closed, last segment, its t), oldest first; an OrderedDict because the oldest is
-        # taken from the front again and again, which a dict does in time that grows with what was deleted
-        self._dead: OrderedDict[Key, tuple[float, AnySegment | None, float]] = OrderedDict()
-        self._dead_oldest = float("inf")  # closing time of the oldest tombstone (inf: none), so _forget_conn expires only when one is due
+        # key -> (t closed, last segment, its t); ``_dead_order`` holds (t closed, key) in closing order
+        # for expiry (an entry is stale once its key was closed again or reopened): a plain dict and a
+        # deque cost a fraction of an OrderedDict's method calls, paid once per connection
+        self._dead: dict[Key, tuple[float, AnySegment | None, float]] = {}
+        self._dead_order: deque[tuple[float, Key]] = deque()
         # connections with bytes waiting for a hole to fill (a dict: deterministic order); pure
         # ACKs (no data, no SYN/FIN/RST) matter only while it is not empty, for the hole rules
         self.waiting: dict[_Conn, None] = {}
@@ -444,30 +445,28 @@ class TcpReassembler:
         self.waiting.pop(conn, None)
         if self._syns:
             self._syns.pop(conn, None)
-        dead, conns = self._dead, self._conns
+        dead, order, conns = self._dead, self._dead_order, self._conns
         for key, d in ((conn.ckey, conn.c2s), (conn.skey, conn.s2c)):
             entry = conns.get(key)
             if entry is not None and entry[0] is conn:
                 del conns[key]
-            if key in dead:
-                dead.move_to_end(key)
             dead[key] = (t, d.last, d.last_t)
-        if t < self._dead_oldest:  # (the first tombstone, or a timestamp that went back: a lower bound is enough)
-            self._dead_oldest = t
-        if len(dead) > DEAD_MAX or t - DEAD_TTL >= self._dead_oldest:
+            order.append((t, key))
+        if len(order) > DEAD_MAX or t - DEAD_TTL >= order[0][0]:
             self._expire_dead(t)
 
     def _expire_dead(self, t: float) -> None:
-        """Forget tombstones older than DEAD_TTL, and the oldest past DEAD_MAX."""
-        dead = self._dead
-        while dead:
-            oldest = next(iter(dead))
-            closed = dead[oldest][0]
-            if len(dead) <= DEAD_MAX and closed > t - DEAD_TTL:
-                self._dead_oldest = closed
-                return
-            dead.popitem(last=False)
-        self._dead_oldest = float("inf")
+        """Forget tombstones older than DEAD_TTL, and the oldest past DEAD_MAX.
+
+        A timestamp that went back leaves a younger tombstone behind an older one: it goes
+        when the ones before it have gone (kept a little longer, never lost early)."""
+        dead, order = self._dead, self._dead_order
+        limit = t - DEAD_TTL
+        while order and (len(order) > DEAD_MAX or order[0][0] <= limit):
+            closed, key = order.popleft()
+            entry = dead.get(key)
+            if entry is not None and entry[0] == closed:  # not closed again since (nor reopened)
+                del dead[key]
 
     def _forget(self, key: Key) -> None:
         self._dead.pop(key, None)

@@ -185,3 +185,37 @@ def test_error_in_body_is_flagged() -> None:
     assert isinstance(events[-1], ParseError) and events[-1].in_body
     head_error = Http1Parser(True).feed(b"GET\r\n\r\n", 1.0, 1)
     assert isinstance(head_error[0], ParseError) and not head_error[0].in_body
+
+
+HEAD = b"POST /a HTTP/1.1\r\nHost: x\r\n\r\nbody\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "buf, sub, start, end",
+    [
+        (HEAD, b"\n\r\n", 0, len(HEAD)),  # a head's end
+        (HEAD, b"\n\r\n", 26, len(HEAD)),  # the next one
+        (HEAD, b"\n\r\n", 0, 27),  # cut off by the end
+        (b"a\n\n\r\n", b"\n\r\n", 0, 5),  # a first byte that matches, then the real match
+        (b"\n\r", b"\n\r\n", 0, 2),  # shorter than the needle
+        (b"x\r\n", b"\n", 0, 3),
+        (b"x\r\n", b"\n", 3, 3),
+        (b"x\r\n", b"\n", 5, 9),  # past the end
+        (b"0123456789", b"5", -6, -2),  # from the end, as in a slice
+        (b"0123456789", b"5", -60, -5),
+        (b"0123456789", b"5", 7, 2),  # an empty range
+        (b"event: message\r\ndata: {}\r\n\r\n", b"\r", 22, -4),  # the SSE fast path's question
+        (b"", b"\n", 0, 0),
+        (b"abc", b"", 1, 2),  # the empty string
+        (b"abc", b"", 3, 3),
+        (b"abc", b"", 4, 9),
+        (b"abc", b"", 2, 1),
+    ],
+)
+def test_find_is_bytes_find(buf: bytes, sub: bytes, start: int, end: int) -> None:
+    """The layers' find() (the C function of the compiled build, else bytes.find) answers as bytes.find."""
+    from mcpsniff.wire import http1
+
+    assert http1.find(buf, sub, start, end) == buf.find(sub, start, end)
+    if http1._c_find is not None:
+        assert http1._c_find(buf, sub, start, end) == buf.find(sub, start, end)

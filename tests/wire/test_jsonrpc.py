@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -135,10 +137,26 @@ def test_plain_notification_says_what_parse_says(text: str, method: str) -> None
         assert [(m.kind, m.method, m.id) for m in parse(text).messages] == [("notification", method, None)]
 
 
+def near_misses(rng: random.Random, seeds: list[str], alphabet: str, count: int) -> Iterator[str]:
+    """``count`` texts, each a seed with 1-3 edits: a character deleted, inserted or replaced, or the text cut."""
+    for _ in range(count):
+        text = rng.choice(seeds)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(text) + 1)
+            edit = rng.randrange(4)
+            if edit == 0:
+                text = text[:i] + text[i + 1 :]
+            elif edit == 1:
+                text = text[:i] + rng.choice(alphabet) + text[i:]
+            elif edit == 2:
+                text = text[:i] + rng.choice(alphabet) + text[i + 1 :]
+            else:
+                text = text[:i]
+        yield text
+
+
 def test_plain_notification_in_c_agrees_with_the_expression() -> None:
     """The C walk (the compiled build) against the regular expression, on thousands of near-misses."""
-    import random
-
     from mcpsniff import native
     from mcpsniff.wire import jsonrpc
 
@@ -150,24 +168,115 @@ def test_plain_notification_in_c_agrees_with_the_expression() -> None:
     seeds = [PROGRESS, '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"é ü 日本"}}', '{"jsonrpc":"2.0","method":"x"}']
     alphabet = '{}[]":,.-+eE0123456789 \\\x01\u00e9\u65e5trufalsn' + "abcdefghijklmnopqrstuvwxyz"
     checked = found = 0
-    for _ in range(6000):
-        text = rng.choice(seeds)
-        for _ in range(rng.randint(1, 3)):  # delete, insert or replace a character, or cut the text
-            i = rng.randrange(len(text) + 1)
-            edit = rng.randrange(4)
-            if edit == 0:
-                text = text[:i] + text[i + 1 :]
-            elif edit == 1:
-                text = text[:i] + rng.choice(alphabet) + text[i:]
-            elif edit == 2:
-                text = text[:i] + rng.choice(alphabet) + text[i + 1 :]
-            else:
-                text = text[:i]
+    for text in near_misses(rng, seeds, alphabet, 6000):
         expected = jsonrpc.plain_notification_re(text)
         assert c_walk(text) == expected, text
         checked += 1
         found += bool(expected)
     assert checked == 6000 and found > 100  # near-misses both ways, not only rejects
+
+
+PY_CALL = '{"method":"tools/call","params":{"name":"tool_1","arguments":{"arg":"x"}},"jsonrpc":"2.0","id":7}'  # the Python SDK's order
+TS_CALL = '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a \\"quoted\\" \\u00e9 word","n":[1,-2.5e3,{"k":null}]}}}'
+NAMED = {"tools/call", "prompts/get", "resources/read"}
+
+
+def _parse_says(text: str) -> tuple[str, str, object, str] | None:
+    """What the lifecycle takes from parse() of a request body: (kind, method, id, name), when
+    the body is one request or notification without params._meta."""
+    messages = parse(text).messages
+    if len(messages) != 1 or messages[0].kind not in ("request", "notification"):
+        return None
+    msg = messages[0]
+    params = msg.params
+    if params is not None and (type(params) is not dict or "_meta" in params):
+        return None
+    value = (params or {}).get("uri" if msg.method == "resources/read" else "name")
+    name = value[:200] if msg.method in NAMED and isinstance(value, str) else ""
+    return msg.kind, msg.method, msg.id, name
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (PY_CALL, ("request", "tools/call", 7, "tool_1")),
+        (TS_CALL, ("request", "tools/call", 3, "echo")),  # escapes and nesting in the arguments
+        ('{"jsonrpc":"2.0","id":"r-1","method":"resources/read","params":{"uri":"file:///a b"}}', ("request", "resources/read", "r-1", "file:///a b")),
+        ('{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{}}}', ("request", "prompts/get", 1, "p")),
+        ('{"jsonrpc":"2.0","id":2,"method":"tools/list"}', ("request", "tools/list", 2, "")),
+        ('{"jsonrpc":"2.0","id":-0,"method":"ping"}', ("request", "ping", 0, "")),
+        ('{"jsonrpc":"2.0","id":null,"method":"ping"}\r\n', ("request", "ping", None, "")),  # "id": null is still a request
+        ('{"jsonrpc":"2.0","method":"notifications/initialized"}', ("notification", "notifications/initialized", None, "")),
+        ('{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":7}}', ("request", "tools/call", 4, "")),  # a name that is not a string
+        ('{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"name":"x"}}', ("request", "tools/list", 4, "")),  # a name only tools/call and prompts/get carry
+        ('{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"' + "n" * 300 + '"}}', ("request", "tools/call", 5, "n" * 200)),
+        ('{"jsonrpc":"2.0","id":999999999999999999,"method":"m"}', ("request", "m", 999999999999999999, "")),
+        # everything below goes to parse()
+        ('{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}', None),  # its params are read
+        ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}', None),
+        ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","name":"y"}}', None),  # json keeps the last name
+        ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\\u0078"}}', None),  # an escaped name
+        ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"\\u005fmeta":{}}}', None),  # an escaped key
+        ('{"jsonrpc":"2.0","id":1.5,"method":"m"}', None),
+        ('{"jsonrpc":"2.0","id":1e3,"method":"m"}', None),
+        ('{"jsonrpc":"2.0","id":true,"method":"m"}', None),
+        ('{"jsonrpc":"2.0","id":9999999999999999999,"method":"m"}', None),  # more digits than the walk keeps
+        ('{"jsonrpc":"2.0","id":1,"id":2,"method":"m"}', None),
+        ('{"jsonrpc":"2.0","id":1,"method":"m","params":[1]}', None),
+        ('{"jsonrpc":"2.0","id":1,"method":"m","result":{}}', None),
+        ('{"jsonrpc":"2.0","id":1}', None),
+        ('{"id":1,"method":"m"}', None),
+        ('{"jsonrpc": "2.0","id":1,"method":"m"}', None),  # whitespace inside
+        ('{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":"x\x01"}}', None),  # a control character: invalid JSON
+        ('{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":NaN}}', None),
+        ('{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":"\\x"}}', None),  # a bad escape
+        ('{"jsonrpc":"2.0","id":1,"method":"m","params":' + "[" * 40 + "]" * 40 + "}", None),  # deep: json decides
+        (PY_CALL[:-1], None),
+        (PY_CALL + "x", None),
+        ("[" + PY_CALL + "]", None),
+        ("", None),
+    ],
+)
+def test_plain_request_says_what_parse_says(text: str, expected: tuple | None) -> None:
+    """The lifecycle's shortcut for request bodies (the C walk): parse()'s answer, or None to ask parse()."""
+    from mcpsniff.wire import jsonrpc
+
+    plain = jsonrpc.plain_request(text)
+    if jsonrpc._c_plain_request is None:  # the pure-Python build: every body goes to parse()
+        assert plain is None
+        return
+    assert (None if plain is None else (plain[0].kind, plain[0].method, plain[0].id, plain[1])) == expected
+    if expected is not None:
+        assert _parse_says(text) == expected
+
+
+def test_plain_request_agrees_with_parse_on_near_misses_and_real_bodies() -> None:
+    """Whatever the C walk accepts, parse() reads the same way: thousands of edited bodies, and
+    every request body of the real SDK captures (most of which the walk must take)."""
+    from pathlib import Path
+
+    from mcpsniff import native
+    from mcpsniff.capture.pcap import read_capture
+    from mcpsniff.records import Request
+    from mcpsniff.wire import jsonrpc
+
+    if jsonrpc._c_plain_request is None:
+        pytest.skip(f"the C walk is part of the compiled build: {native.status()}")
+
+    def agree(text: str) -> bool:
+        plain = jsonrpc.plain_request(text)
+        if plain is not None:
+            assert (plain[0].kind, plain[0].method, plain[0].id, plain[1]) == _parse_says(text), text
+        return plain is not None
+
+    rng = random.Random(14)
+    alphabet = '{}[]":,.-+eE0123456789 \\/u\x01\u00e9\u65e5trufalsn_' + "abcdefghijklmnopqrstuvwxyz"
+    seeds = [PY_CALL, TS_CALL, '{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"u","_meta":{}}}']
+    found = sum(agree(text) for text in near_misses(rng, seeds, alphabet, 6000))
+    assert found > 500  # near-misses both ways, not only rejects
+    bodies = [rec.body for cap in sorted(Path(__file__).parents[1].glob("data/real/*/capture.pcap")) for rec in read_capture(cap) if isinstance(rec, Request) and rec.body]
+    taken = sum(agree(body) for body in bodies)
+    assert len(bodies) > 100 and taken > len(bodies) / 2, (taken, len(bodies))
 
 
 @pytest.mark.parametrize("schema", [{"b": 1, "a": [1.5, 1e300, -0.0, True, None]}, {"z": {"y": "é\u2028\"\\x"}, "a": {}}, [float("nan"), float("inf")], None, "text", 12])
